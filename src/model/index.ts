@@ -1,0 +1,6 @@
+export * from "./trace-record.js";
+export * from "./billable-event.js";
+export * from "./outcome.js";
+export * from "./errors.js";
+export * from "./totals.js";
+export * from "./idempotency.js";

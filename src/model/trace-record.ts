@@ -1,0 +1,71 @@
+/**
+ * The one normalized shape every LangSmith run and Langfuse observation becomes.
+ * Everything downstream (mapping, preview, billing) reads only this.
+ */
+export type Platform = "langsmith" | "langfuse";
+
+export type RecordStatus = "success" | "error" | "pending";
+
+/**
+ * Token usage as the model reported it.
+ * `input` is INCLUSIVE: it already contains `cacheRead` and `cacheWrite`
+ * (LangSmith semantics; Langfuse's exclusive `input` is converted by its normalizer).
+ * `output` includes `reasoning`.
+ */
+export interface Usage {
+  input: number;
+  output: number;
+  cacheRead: number;
+  cacheWrite: number;
+  reasoning: number;
+}
+
+export const ZERO_USAGE: Usage = Object.freeze({ input: 0, output: 0, cacheRead: 0, cacheWrite: 0, reasoning: 0 });
+
+export type AttributeValue = string | number | boolean | null;
+
+export interface TraceRecord {
+  platform: Platform;
+  /** LangSmith run id / Langfuse observation id. */
+  recordId: string;
+  traceId: string;
+  parentId: string | null;
+  /** True only for a real model invocation (LangSmith run_type llm, Langfuse GENERATION/EMBEDDING). */
+  isModelCall: boolean;
+  /** Run / observation name, e.g. ChatOpenAI, RunnableWithFallbacks. */
+  name: string;
+  status: RecordStatus;
+  error: string | null;
+  /** ISO-8601 UTC with milliseconds, or null when absent. */
+  startTime: string | null;
+  endTime: string | null;
+  /** Model the application asked for (first attempt of a fallback chain). */
+  modelRequested: string | null;
+  /** Model that actually served the call. */
+  modelExecuted: string | null;
+  provider: string | null;
+  /** Reported usage; null when the record carries none. */
+  usage: Usage | null;
+  /** True when the only token counts available were estimated (e.g. LangSmith tiktoken fallback). */
+  usageEstimated: boolean;
+  /** The call did not run: served from an LLM/semantic cache (explicit flag seen). */
+  cacheHit: boolean;
+  /** Which signal established `cacheHit` (e.g. "extra.cached", "metadata.cache_hit"), for audit. */
+  cacheHitSignal: string | null;
+  /** Total cost the platform recorded, when present (0 with tokens is a Python LangChain cache-hit signal). */
+  costTotal: number | null;
+  /** Provider response id (chatcmpl-…, msg_…) when known. */
+  responseId: string | null;
+  /**
+   * Tenant attributes: the record's own metadata first, then its trace root / trace's.
+   * Flat; values coerced to scalars (ids sent as numbers are kept as given; mapping coerces).
+   */
+  attributes: Record<string, AttributeValue>;
+  tags: string[];
+  /** Feature label when known (attributes.feature, else the trace / root name). */
+  feature: string | null;
+  userId: string | null;
+  sessionId: string | null;
+  /** Ordering key among siblings: LangSmith dotted_order, Langfuse startTime. */
+  order: string | null;
+}
