@@ -1,0 +1,70 @@
+import Table from "cli-table3";
+import { loadMappingSet } from "../../mapping/index.js";
+import type { Quarantined, Skip } from "../../model/index.js";
+import { UserError } from "../../model/index.js";
+import { mapInputs } from "../../pipeline/map-inputs.js";
+
+export interface PreviewOptions {
+  mapping: string;
+  format: string;
+}
+
+interface Row { customer: string; metric: string; model: string; type: string; value: number; events: number }
+
+/** Dry run: what would be billed, with no Redis and no network. */
+export async function previewCommand(inputs: string[], opts: PreviewOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  if (opts.format !== "table" && opts.format !== "json") throw new UserError(`--format must be table or json (got "${opts.format}")`);
+  const mappings = await loadMappingSet(opts.mapping);
+  const skipped: Skip[] = [];
+  const quarantined: Quarantined[] = [];
+  if (opts.format === "json") {
+    // Events are streamed out as they are produced; only skips and quarantine entries are held.
+    out.write('{"events":[');
+    let first = true;
+    for await (const item of mapInputs(inputs, mappings)) {
+      if (item.kind === "event") {
+        const e = item.event;
+        const doc = { id: e.id, customer: e.customer, metric: e.metric, value: e.value, timestamp: e.timestamp, properties: e.properties, source: e.source, mapping: e.mapping };
+        out.write((first ? "\n" : ",\n") + JSON.stringify(doc));
+        first = false;
+      } else if (item.kind === "skip") skipped.push(item.skip);
+      else quarantined.push(item.entry);
+    }
+    out.write(`\n],\n"skipped":${JSON.stringify(skipped)},\n"quarantined":${JSON.stringify(quarantined)}}\n`);
+    return 0;
+  }
+
+  const rows = new Map<string, Row>();
+  for await (const item of mapInputs(inputs, mappings)) {
+    if (item.kind === "event") {
+      const e = item.event;
+      const model = String(e.properties.model ?? "");
+      const type = String(e.properties.type ?? "");
+      const k = [e.customer, e.metric, model, type].join("\u001f");
+      const r = rows.get(k) ?? { customer: e.customer, metric: e.metric, model, type, value: 0, events: 0 };
+      r.value += e.value;
+      r.events += 1;
+      rows.set(k, r);
+    } else if (item.kind === "skip") skipped.push(item.skip);
+    else quarantined.push(item.entry);
+  }
+  const t = new Table({ head: ["Customer", "Metric", "Model", "Type", "Quantity", "Events"], colAligns: ["left", "left", "left", "left", "right", "right"] });
+  const sorted = [...rows.values()].sort((a, b) => a.customer.localeCompare(b.customer) || a.metric.localeCompare(b.metric) || a.model.localeCompare(b.model) || a.type.localeCompare(b.type));
+  for (const r of sorted) t.push([r.customer, r.metric, r.model || "—", r.type || "—", r.value.toLocaleString("en-US"), String(r.events)]);
+  out.write(`Would bill (mapping set ${mappings.mappings.map((m) => `${m.name}@${m.version}`).join(", ")}):\n${t.toString()}\n`);
+  const reasons = new Map<string, number>();
+  for (const s of skipped) reasons.set(s.reason, (reasons.get(s.reason) ?? 0) + 1);
+  if (reasons.size) {
+    const st = new Table({ head: ["Skipped (not billed) — reason", "Records"], colAligns: ["left", "right"] });
+    for (const [reason, n] of [...reasons.entries()].sort((a, b) => b[1] - a[1])) st.push([reason, String(n)]);
+    out.write(`${st.toString()}\n`);
+  }
+  if (quarantined.length) {
+    const qt = new Table({ head: ["Quarantined input", "Position", "Reason"] });
+    for (const q of quarantined.slice(0, 50)) qt.push([q.input, q.position, q.reason]);
+    out.write(`${qt.toString()}\n`);
+    if (quarantined.length > 50) out.write(`… and ${quarantined.length - 50} more quarantined records\n`);
+  }
+  out.write(`${sorted.reduce((a, r) => a + r.events, 0)} events, ${skipped.length} skipped, ${quarantined.length} quarantined.\n`);
+  return 0;
+}

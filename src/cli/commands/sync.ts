@@ -1,0 +1,56 @@
+import { loadMappingSet } from "../../mapping/index.js";
+import { enqueueSync, waitForSync } from "../../queue/enqueue.js";
+import type { SyncSnapshot } from "../../queue/progress.js";
+import { detectInput } from "../../sources/registry.js";
+import { baseContext, connectRedis, parseDestination } from "../context.js";
+
+export interface SyncOptions {
+  destination: string;
+  mapping?: string;
+  wait?: boolean;
+}
+
+export function formatSnapshot(s: SyncSnapshot): string {
+  const lines = [
+    `sync ${s.syncId} → ${s.destination}`,
+    `  events:       ${s.events}`,
+    `  delivered:    ${s.delivered}`,
+    `  already held: ${s.already}  (delivered before; not sent twice)`,
+    `  dead-lettered:${String(s.dead).padStart(2)}`,
+    `  skipped:      ${s.skipped}  (not billable by the mapping policy)`,
+    `  quarantined:  ${s.quarantined}  (malformed input records)`,
+  ];
+  for (const [reason, n] of Object.entries(s.skipReasons).sort((a, b) => b[1] - a[1])) lines.push(`    ${String(n).padStart(5)}  ${reason}`);
+  for (const q of s.quarantine.slice(0, 20)) lines.push(`    quarantined ${q.input} ${q.position}: ${q.reason}`);
+  if (s.error) lines.push(`  error: ${s.error}`);
+  return lines.join("\n");
+}
+
+/** Enqueues the inputs; with --wait, blocks until each event is delivered or dead-lettered. */
+export async function syncCommand(inputs: string[], opts: SyncOptions): Promise<number> {
+  const { config } = baseContext();
+  const destination = parseDestination(opts.destination);
+  const mappingPath = opts.mapping ?? config.mappingsDir;
+  // Fail here, not in the worker, on what the caller can fix right away.
+  await loadMappingSet(mappingPath);
+  for (const i of inputs) await detectInput(i);
+  const redis = await connectRedis(config);
+  try {
+    const syncId = await enqueueSync(redis, config, { destination, inputs, mappingPath });
+    console.log(`enqueued sync ${syncId} (${inputs.length} input${inputs.length === 1 ? "" : "s"} → ${destination})`);
+    if (!opts.wait) return 0;
+    const started = Date.now();
+    let hinted = false;
+    const s = await waitForSync(redis, config, syncId, (snap) => {
+      if (!hinted && !snap.ingestDone && snap.settled === 0 && Date.now() - started > 10_000) {
+        hinted = true;
+        console.error("still waiting for a worker to pick the job up — is `tracebill worker` running against the same REDIS_URL?");
+      }
+    });
+    console.log(formatSnapshot(s));
+    if (s.error) return 2;
+    return s.dead > 0 ? 1 : 0;
+  } finally {
+    await redis.quit();
+  }
+}

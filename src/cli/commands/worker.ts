@@ -1,0 +1,27 @@
+import { UserError } from "../../model/index.js";
+import { startWorker } from "../../queue/worker.js";
+import { baseContext, configuredSinks, connectRedis, ledgerFor, redactUrl } from "../context.js";
+
+/** Runs the BullMQ workers until SIGTERM/SIGINT, then drains in-flight jobs and exits 0. */
+export async function workerCommand(): Promise<number> {
+  const { config, logger } = baseContext();
+  const sinks = configuredSinks(config);
+  if (Object.keys(sinks).length === 0) {
+    throw new UserError("No destination configured: set LAGO_API_URL and LAGO_API_KEY, and/or OPENMETER_URL and OPENMETER_API_KEY.");
+  }
+  const redis = await connectRedis(config);
+  const worker = await startWorker({ config, sinks, ledger: ledgerFor(redis, config), logger });
+  logger.info({ redis: redactUrl(config.redisUrl) }, "tracebill worker running; SIGTERM to stop");
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, "shutting down: finishing in-flight jobs");
+      resolve();
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+  await worker.close();
+  await redis.quit();
+  logger.info("worker stopped");
+  return 0;
+}

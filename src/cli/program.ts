@@ -1,0 +1,103 @@
+import { Command, Option } from "commander";
+import { UserError } from "../model/index.js";
+
+/** The command table. Each command returns its exit code; UserErrors print without a stack. */
+export function buildProgram(): Command {
+  const program = new Command("tracebill")
+    .description("Turn LangSmith / Langfuse trace exports into usage-based billing for Lago and OpenMeter.")
+    .showHelpAfterError();
+
+  const run = (fn: () => Promise<number>) => async () => {
+    process.exitCode = await fn();
+  };
+
+  program
+    .command("preview")
+    .description("dry run: what would be billed (no Redis, no network)")
+    .argument("<inputs...>", "export files (LangSmith runs, Langfuse observations/traces; JSON array or JSONL), any order")
+    .option("--mapping <path>", "mapping file or directory (default: MAPPINGS_DIR or ./mappings)")
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .action(async (inputs: string[], o: { mapping?: string; format: string }) => {
+      const { previewCommand } = await import("./commands/preview.js");
+      await run(() => previewCommand(inputs, { mapping: o.mapping ?? process.env.MAPPINGS_DIR ?? "./mappings", format: o.format }))();
+    });
+
+  const mappings = program.command("mappings").description("work with mapping files");
+  mappings
+    .command("validate")
+    .description("report every problem in every mapping file as file:line:col message")
+    .argument("[path]", "mapping file or directory", process.env.MAPPINGS_DIR ?? "./mappings")
+    .action(async (path: string) => {
+      const { validateCommand } = await import("./commands/mappings.js");
+      await run(() => validateCommand(path))();
+    });
+
+  program
+    .command("worker")
+    .description("run the BullMQ workers (ingest + delivery) until SIGTERM")
+    .action(async () => {
+      const { workerCommand } = await import("./commands/worker.js");
+      await run(workerCommand)();
+    });
+
+  program
+    .command("sync")
+    .description("enqueue inputs for delivery to a billing destination")
+    .argument("<inputs...>", "export files")
+    .requiredOption("--destination <name>", "lago or openmeter")
+    .option("--mapping <path>", "mapping file or directory (default: MAPPINGS_DIR)")
+    .option("--wait", "block until every event is delivered or dead-lettered; exit 1 if any was dead-lettered")
+    .action(async (inputs: string[], o: { destination: string; mapping?: string; wait?: boolean }) => {
+      const { syncCommand } = await import("./commands/sync.js");
+      await run(() => syncCommand(inputs, o))();
+    });
+
+  program
+    .command("reconcile")
+    .description("compare what was delivered with what the destination holds; writes report.md and report.json")
+    .requiredOption("--destination <name>", "lago or openmeter")
+    .requiredOption("--from <iso>", "start of the usage window (inclusive)")
+    .requiredOption("--to <iso>", "end of the usage window (exclusive)")
+    .option("--out <dir>", "report directory (default: TRACEBILL_REPORTS_DIR/<destination>-<time>)")
+    .option("--mapping <path>", "mapping file or directory (default: MAPPINGS_DIR)")
+    .action(async (o: { destination: string; from: string; to: string; out?: string; mapping?: string }) => {
+      const { reconcileCommand } = await import("./commands/reconcile.js");
+      await run(() => reconcileCommand(o))();
+    });
+
+  program
+    .command("sandbox")
+    .description("run the local Lago/OpenMeter-compatible sandbox")
+    .option("--port <port>", "port on 127.0.0.1", "4000")
+    .option("--lago-key <key>", "API key the Lago side accepts", "sandbox-lago-key")
+    .option("--openmeter-key <key>", "API key the OpenMeter side accepts", "sandbox-openmeter-key")
+    .action(async (o: { port: string; lagoKey: string; openmeterKey: string }) => {
+      const { sandboxCommand } = await import("./commands/sandbox.js");
+      await run(() => sandboxCommand(o))();
+    });
+
+  program
+    .command("demo")
+    .description("sync the bundled examples to a local sandbox on embedded defaults, reconcile, summarise")
+    .action(async () => {
+      const { demoCommand } = await import("./commands/demo.js");
+      await run(demoCommand)();
+    });
+
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    if (e instanceof UserError) {
+      process.stderr.write(`tracebill: ${e.message}\n`);
+      process.exitCode = e.exitCode;
+      return;
+    }
+    process.stderr.write(`tracebill: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 2;
+  }
+}
+

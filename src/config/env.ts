@@ -1,0 +1,95 @@
+import { z } from "zod";
+import { UserError, type Destination } from "../model/index.js";
+
+/**
+ * Every setting tracebill reads from the environment, parsed once. An invalid value stops
+ * start-up with a message naming the variable (never echoing secret values).
+ */
+const url = (name: string) =>
+  z.string().trim().refine((v) => {
+    try {
+      const u = new URL(v);
+      return ["http:", "https:", "redis:", "rediss:"].includes(u.protocol);
+    } catch {
+      return false;
+    }
+  }, `${name} must be an absolute URL`);
+
+const positiveInt = z.coerce.number().int().positive();
+
+const schema = z.object({
+  REDIS_URL: url("REDIS_URL").default("redis://127.0.0.1:6379"),
+  LAGO_API_URL: url("LAGO_API_URL").optional(),
+  LAGO_API_KEY: z.string().min(1).optional(),
+  OPENMETER_URL: url("OPENMETER_URL").optional(),
+  OPENMETER_API_KEY: z.string().min(1).optional(),
+  MAPPINGS_DIR: z.string().min(1).default("./mappings"),
+  TRACEBILL_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_:-]+$/, "letters, digits, _ : - only").default("tracebill"),
+  TRACEBILL_DELIVERY_CONCURRENCY: positiveInt.max(64).default(4),
+  TRACEBILL_MAX_ATTEMPTS: positiveInt.max(100).default(10),
+  TRACEBILL_BACKOFF_MS: positiveInt.default(1000),
+  TRACEBILL_LEDGER_TTL_DAYS: positiveInt.default(45),
+  TRACEBILL_HTTP_TIMEOUT_MS: positiveInt.default(15000),
+  TRACEBILL_REPORTS_DIR: z.string().min(1).default("./reports"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type Env = z.infer<typeof schema>;
+
+export interface Config {
+  redisUrl: string;
+  mappingsDir: string;
+  queuePrefix: string;
+  deliveryConcurrency: number;
+  maxAttempts: number;
+  backoffMs: number;
+  ledgerTtlSeconds: number;
+  httpTimeoutMs: number;
+  reportsDir: string;
+  logLevel: Env["LOG_LEVEL"];
+  lago: { apiUrl?: string; apiKey?: string };
+  openmeter: { url?: string; apiKey?: string };
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings in .env files mean "unset", not "invalid".
+  const cleaned = Object.fromEntries(
+    Object.keys(schema.shape).map((k) => [k, env[k] === "" ? undefined : env[k]]),
+  );
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const name = String(i.path[0] ?? "?");
+      return `  ${name}: ${i.message}`;
+    });
+    throw new UserError(`Invalid configuration in the environment:\n${lines.join("\n")}`);
+  }
+  const e = parsed.data;
+  return {
+    redisUrl: e.REDIS_URL,
+    mappingsDir: e.MAPPINGS_DIR,
+    queuePrefix: e.TRACEBILL_QUEUE_PREFIX,
+    deliveryConcurrency: e.TRACEBILL_DELIVERY_CONCURRENCY,
+    maxAttempts: e.TRACEBILL_MAX_ATTEMPTS,
+    backoffMs: e.TRACEBILL_BACKOFF_MS,
+    ledgerTtlSeconds: e.TRACEBILL_LEDGER_TTL_DAYS * 86_400,
+    httpTimeoutMs: e.TRACEBILL_HTTP_TIMEOUT_MS,
+    reportsDir: e.TRACEBILL_REPORTS_DIR,
+    logLevel: e.LOG_LEVEL,
+    lago: { apiUrl: e.LAGO_API_URL, apiKey: e.LAGO_API_KEY },
+    openmeter: { url: e.OPENMETER_URL, apiKey: e.OPENMETER_API_KEY },
+  };
+}
+
+/** The destination's settings, or a UserError naming the missing variables. */
+export function destinationSettings(config: Config, destination: Destination): { url: string; apiKey: string } {
+  const [url, apiKey, urlVar, keyVar] =
+    destination === "lago"
+      ? [config.lago.apiUrl, config.lago.apiKey, "LAGO_API_URL", "LAGO_API_KEY"]
+      : [config.openmeter.url, config.openmeter.apiKey, "OPENMETER_URL", "OPENMETER_API_KEY"];
+  const missing = [url ? null : urlVar, apiKey ? null : keyVar].filter(Boolean);
+  if (missing.length > 0 || !url || !apiKey) {
+    throw new UserError(`Destination ${destination} needs ${missing.join(" and ")} in the environment (see .env.example).`);
+  }
+  return { url, apiKey };
+}

@@ -1,0 +1,102 @@
+import type { Redis } from "ioredis";
+import type { Quarantined } from "../model/index.js";
+
+export type SettleStatus = "delivered" | "already" | "dead";
+
+export interface SyncSnapshot {
+  syncId: string;
+  destination: string;
+  ingestDone: boolean;
+  error: string | null;
+  events: number;
+  delivered: number;
+  already: number;
+  dead: number;
+  skipped: number;
+  skipReasons: Record<string, number>;
+  quarantined: number;
+  quarantine: Quarantined[];
+  settled: number;
+}
+
+/**
+ * Settles each event of a sync once: SADD guards the counters, so a retried deliver job
+ * (or two workers on the same batch) can't count an event twice.
+ */
+const SETTLE_LUA = `
+local n = 0
+for i = 1, #ARGV - 1 do
+  if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
+    redis.call('HINCRBY', KEYS[1], ARGV[#ARGV], 1)
+    n = n + 1
+  end
+end
+redis.call('EXPIRE', KEYS[2], 604800)
+redis.call('EXPIRE', KEYS[1], 604800)
+return n
+`;
+
+/** Per-sync counters in Redis, read by `sync --wait`. */
+export class SyncProgress {
+  constructor(private readonly redis: Redis, private readonly prefix: string) {
+    redis.defineCommand("tbSettle", { numberOfKeys: 2, lua: SETTLE_LUA });
+  }
+
+  private key(id: string): string {
+    return `${this.prefix}:sync:{${id}}`;
+  }
+
+  async start(syncId: string, destination: string): Promise<void> {
+    await this.redis.hset(this.key(syncId), { destination, ingestDone: "0", startedAt: new Date().toISOString() });
+    await this.redis.expire(this.key(syncId), 604800);
+  }
+
+  async settle(syncId: string, eventIds: string[], status: SettleStatus): Promise<number> {
+    if (eventIds.length === 0) return 0;
+    const cmd = (this.redis as unknown as { tbSettle(...a: string[]): Promise<number> }).tbSettle;
+    return cmd.call(this.redis, this.key(syncId), `${this.key(syncId)}:settled`, ...eventIds, status);
+  }
+
+  /** Written once at the end of ingest (HSET is idempotent, so a retried ingest job can't inflate it). */
+  async finishIngest(syncId: string, summary: { events: number; skipReasons: Record<string, number>; quarantined: number; quarantine: Quarantined[] }): Promise<void> {
+    const skipped = Object.values(summary.skipReasons).reduce((a, b) => a + b, 0);
+    await this.redis.hset(this.key(syncId), {
+      events: String(summary.events),
+      skipped: String(skipped),
+      skipReasons: JSON.stringify(summary.skipReasons),
+      quarantined: String(summary.quarantined),
+      quarantine: JSON.stringify(summary.quarantine),
+      ingestDone: "1",
+    });
+  }
+
+  async fail(syncId: string, message: string): Promise<void> {
+    await this.redis.hset(this.key(syncId), { error: message });
+  }
+
+  async snapshot(syncId: string): Promise<SyncSnapshot | null> {
+    const h = await this.redis.hgetall(this.key(syncId));
+    if (Object.keys(h).length === 0) return null;
+    const n = (k: string) => Number(h[k] ?? 0);
+    return {
+      syncId,
+      destination: h.destination ?? "",
+      ingestDone: h.ingestDone === "1",
+      error: h.error ?? null,
+      events: n("events"),
+      delivered: n("delivered"),
+      already: n("already"),
+      dead: n("dead"),
+      skipped: n("skipped"),
+      skipReasons: h.skipReasons ? (JSON.parse(h.skipReasons) as Record<string, number>) : {},
+      quarantined: n("quarantined"),
+      quarantine: h.quarantine ? (JSON.parse(h.quarantine) as Quarantined[]) : [],
+      settled: n("delivered") + n("already") + n("dead"),
+    };
+  }
+
+  /** Finished when ingest has counted its events and every one of them is settled. */
+  static isFinished(s: SyncSnapshot): boolean {
+    return s.error !== null || (s.ingestDone && s.settled >= s.events);
+  }
+}

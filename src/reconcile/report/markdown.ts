@@ -1,0 +1,46 @@
+import type { Report, RowStatus } from "../reconcile.js";
+
+const fmt = (n: number) => (Number.isInteger(n) ? n.toLocaleString("en-US") : n.toLocaleString("en-US", { maximumFractionDigits: 6 }));
+const signed = (n: number) => (n > 0 ? `+${fmt(n)}` : fmt(n));
+const badge: Record<RowStatus, string> = { matched: "✅ matched", missing: "❌ missing", excess: "⚠️ excess" };
+const cell = (s: string) => s.replace(/\|/g, "\\|") || "—";
+
+/** The report finance reads before invoices go out: verdict first, then what differs, then detail. */
+export function renderMarkdown(r: Report): string {
+  const out: string[] = [];
+  out.push(`# Reconciliation — ${r.destination}`, "");
+  out.push(
+    r.ok
+      ? `**✅ Everything matches.** ${r.summary.rows} customer × metric × model rows, ${fmt(r.summary.sent)} units delivered and held.`
+      : `**❌ ${r.summary.missing + r.summary.excess} of ${r.summary.rows} rows differ** — ${r.summary.missing} missing (biller holds less than we sent), ${r.summary.excess} excess (biller holds more: possible double billing).`,
+    "",
+  );
+  out.push(`- Window compared: ${r.window.from} → ${r.window.to} (UTC days; asked ${r.requested.from} → ${r.requested.to})`);
+  out.push(`- Generated: ${r.generatedAt}`);
+  out.push(`- Dead-lettered events (never billed, need attention): ${r.deadLetters.count}`, "");
+
+  const diffs = r.rows.filter((x) => x.status !== "matched");
+  if (diffs.length) {
+    out.push("## Differences", "", "| Customer | Metric | Model | Sent | Held | Difference | Status |", "|---|---|---|--:|--:|--:|---|");
+    for (const x of diffs) out.push(`| ${cell(x.customer)} | ${cell(x.metric)} | ${cell(x.model)} | ${fmt(x.sent)} | ${fmt(x.held)} | ${signed(x.difference)} | ${badge[x.status]} |`);
+    out.push("");
+  }
+
+  out.push("## Per customer", "", "| Customer | Sent | Held | Difference | Status |", "|---|--:|--:|--:|---|");
+  for (const c of r.customers) out.push(`| ${cell(c.customer)} | ${fmt(c.sent)} | ${fmt(c.held)} | ${signed(c.difference)} | ${badge[c.status]} |`);
+  out.push("");
+
+  out.push("## Detail", "", "| Customer | Metric | Model | Sent | Events sent | Held | Events held | Status |", "|---|---|---|--:|--:|--:|--:|---|");
+  for (const x of r.rows) {
+    out.push(`| ${cell(x.customer)} | ${cell(x.metric)} | ${cell(x.model)} | ${fmt(x.sent)} | ${fmt(x.sentEvents)} | ${fmt(x.held)} | ${x.heldEvents === null ? "n/a" : fmt(x.heldEvents)} | ${badge[x.status]} |`);
+  }
+  out.push("");
+
+  if (r.deadLetters.count > 0) {
+    out.push("## Dead letters by reason", "", "| Reason | Events |", "|---|--:|");
+    for (const [reason, n] of Object.entries(r.deadLetters.byReason).sort((a, b) => b[1] - a[1])) out.push(`| ${cell(reason)} | ${fmt(n)} |`);
+    out.push("", "Inspect them with `tracebill dlq` (coming) or in Redis; they were not billed.", "");
+  }
+  out.push("Statuses: **matched** = biller holds exactly what was delivered; **missing** = biller holds less (revenue at risk); **excess** = biller holds more (customer over-billed).");
+  return out.join("\n") + "\n";
+}
