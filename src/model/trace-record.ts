@@ -62,7 +62,7 @@ export interface TraceRecord {
    */
   attributes: Record<string, AttributeValue>;
   tags: string[];
-  /** Feature label when known (attributes.feature, else the trace / root name). */
+  /** Feature label when known: the `feature` attribute (own, else inherited from the trace). */
   feature: string | null;
   userId: string | null;
   sessionId: string | null;

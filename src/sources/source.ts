@@ -1,4 +1,4 @@
-import type { Platform, Quarantined, TraceRecord } from "../model/index.js";
+import type { AttributeValue, Platform, Quarantined, TraceRecord } from "../model/index.js";
 
 /** What one input file holds, detected from its content. */
 export type InputKind = "langsmith-runs" | "langfuse-observations" | "langfuse-traces";
@@ -25,4 +25,42 @@ export type SourceItem =
 export interface TraceSource {
   readonly platform: Platform;
   read(inputs: DetectedInput[]): AsyncIterable<SourceItem>;
+}
+
+/**
+ * What a trace says about all its records: the tenant context of a LangSmith root run or a
+ * Langfuse trace. Records inherit it by trace id (child runs often lack the root's metadata).
+ */
+export interface TraceContext {
+  traceId: string;
+  attributes: Record<string, AttributeValue>;
+  tags: string[];
+  userId: string | null;
+  sessionId: string | null;
+  name: string | null;
+}
+
+/** What one raw record contributes to the context index in the first pass. */
+export interface ContextFacts {
+  /** Set when the record is (or describes) a trace root. */
+  trace?: TraceContext;
+  /** The record itself, when it is a node of the trace tree (fallback chains and their attempts). */
+  node?: TraceRecord;
+}
+
+/**
+ * One kind of input (e.g. LangSmith runs), registered by kind in registry.ts. The platform
+ * folders implement it; the join itself is generic (context.ts).
+ */
+export interface InputFormat {
+  readonly platform: Platform;
+  readonly kind: InputKind;
+  /** Does this first record look like this kind? Formats are tried in registry order. */
+  recognise(first: Record<string, unknown>): boolean;
+  /** Pass 1: the record's contribution to the context index. Throws a plain Error when malformed. */
+  context(raw: unknown): ContextFacts;
+  /** Pass 2: the normalized record. Absent for context-only kinds (Langfuse traces). */
+  normalize?(raw: unknown): TraceRecord;
+  /** Platform rules that need the joined record (e.g. a trace tag marking a cache hit). */
+  refine?(record: TraceRecord): TraceRecord;
 }
