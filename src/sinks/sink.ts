@@ -30,6 +30,10 @@ export interface BillingSink {
   readonly limits: SinkLimits;
   healthcheck(metrics: string[], customers: string[]): Promise<HealthReport>;
   send(batch: BillableEvent[]): Promise<EventOutcome[]>;
-  /** What the destination holds, per customer × metric × model, for reconciliation. */
+  /**
+   * What the destination holds, per customer × metric × model, for reconciliation.
+   * `events` is -1 when the destination cannot count events (OpenMeter with event counting off:
+   * its meter queries return sums only). Throws on failure, with a message free of secrets.
+   */
   readTotals(query: ReadTotalsQuery): Promise<UsageTotal[]>;
 }
