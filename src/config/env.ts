@@ -36,6 +36,9 @@ const schema = z.object({
 
 export type Env = z.infer<typeof schema>;
 
+/** Every variable tracebill reads (kept in step with .env.example by a test). */
+export const ENV_VARIABLES = Object.keys(schema.shape);
+
 export interface Config {
   redisUrl: string;
   mappingsDir: string;

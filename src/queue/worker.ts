@@ -69,6 +69,13 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   );
   const settings = { backoffStrategy: (n: number, _t?: string, err?: Error) => backoffDelay(n, config.backoffMs, err) };
   const workers: Worker[] = [];
+  // BullMQ does not close connections it was handed; keep them to close on shutdown.
+  const connections: Redis[] = [conn];
+  const own = () => {
+    const c = redisConnection(config.redisUrl);
+    connections.push(c);
+    return c;
+  };
 
   async function ingest(job: Job<IngestJobData>): Promise<{ events: number }> {
     const { syncId, destination, inputs, mappingPath } = job.data;
@@ -174,10 +181,10 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   }
 
   if (deps.ingest !== false) {
-    workers.push(new Worker<IngestJobData>(INGEST_QUEUE, ingest, { connection: redisConnection(config.redisUrl), prefix, concurrency: 1, settings }));
+    workers.push(new Worker<IngestJobData>(INGEST_QUEUE, ingest, { connection: own(), prefix, concurrency: 1, settings }));
   }
   for (const d of destinations) {
-    workers.push(new Worker<DeliverJobData>(deliverQueue(d), deliver, { connection: redisConnection(config.redisUrl), prefix, concurrency: config.deliveryConcurrency, settings }));
+    workers.push(new Worker<DeliverJobData>(deliverQueue(d), deliver, { connection: own(), prefix, concurrency: config.deliveryConcurrency, settings }));
   }
   for (const w of workers) {
     w.on("failed", (job, err) => {
@@ -192,7 +199,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     close: async () => {
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all([...queues.values()].map((q) => q.close()));
-      await conn.quit().catch(() => undefined);
+      await Promise.all(connections.map((c) => c.quit().catch(() => undefined)));
     },
   };
 }

@@ -1,8 +1,8 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { delimiter, join } from "node:path";
 import { UserError } from "../model/index.js";
 
 export interface RedisProcess {
@@ -15,10 +15,18 @@ const HOW_TO_GET_REDIS =
   "redis-server was not found on PATH. Install it (Debian/Ubuntu: `sudo apt-get install -y redis-server`; " +
   "macOS: `brew install redis`) or point REDIS_URL at a running Redis (e.g. REDIS_URL=redis://127.0.0.1:6379).";
 
-export function findRedisServer(): string | null {
-  const r = spawnSync("sh", ["-c", "command -v redis-server"], { encoding: "utf8" });
-  const p = r.stdout.trim();
-  return r.status === 0 && p ? p : null;
+export function findRedisServer(path = process.env.PATH ?? ""): string | null {
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, "redis-server");
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  return null;
 }
 
 export async function freePort(): Promise<number> {

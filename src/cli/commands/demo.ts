@@ -35,7 +35,8 @@ export function exampleInputs(root = packageRoot()): string[] {
  */
 export async function demoCommand(): Promise<number> {
   const root = packageRoot();
-  const env = { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? "warn" };
+  // Quarantine and dead letters are already in the printed summaries; logs would only repeat them.
+  const env = { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? "error" };
   const base = loadConfig(env);
   const mappingPath = process.env.MAPPINGS_DIR ? base.mappingsDir : join(root, "mappings");
   const inputs = exampleInputs(root);
@@ -43,11 +44,16 @@ export async function demoCommand(): Promise<number> {
 
   // Preview first: which tenants the sandbox must know, and the usage window to reconcile.
   const customers = new Set<string>();
+  const byType = new Map<string, { input: number; output: number }>();
   let minT = Infinity;
   let maxT = -Infinity;
   for await (const item of mapInputs(inputs, mappings)) {
     if (item.kind !== "event") continue;
     customers.add(item.event.customer);
+    const split = byType.get(item.event.customer) ?? { input: 0, output: 0 };
+    if (item.event.properties.type === "input") split.input += item.event.value;
+    else if (item.event.properties.type === "output") split.output += item.event.value;
+    byType.set(item.event.customer, split);
     const t = Date.parse(item.event.timestamp);
     minT = Math.min(minT, t);
     maxT = Math.max(maxT, t);
@@ -96,14 +102,15 @@ export async function demoCommand(): Promise<number> {
       reports[d] = { report, path: paths.markdown };
     }
 
-    const t = new Table({ head: ["Tenant", "Billed (sent)", "Lago holds", "OpenMeter holds", "Reconciled"], colAligns: ["left", "right", "right", "right", "left"] });
+    const n = (v: number | undefined) => (v ?? 0).toLocaleString("en-US");
+    const t = new Table({ head: ["Tenant", "Input tokens", "Output tokens", "Sent", "Lago holds", "OpenMeter holds", "Reconciled"], colAligns: ["left", "right", "right", "right", "right", "right", "left"] });
     for (const c of [...customers].sort()) {
       const l = reports.lago?.report.customers.find((x) => x.customer === c);
       const o = reports.openmeter?.report.customers.find((x) => x.customer === c);
       const ok = l?.status === "matched" && o?.status === "matched";
-      t.push([c, (l?.sent ?? 0).toLocaleString("en-US"), (l?.held ?? 0).toLocaleString("en-US"), (o?.held ?? 0).toLocaleString("en-US"), ok ? "✓ matched" : "✗ differs"]);
+      t.push([c, n(byType.get(c)?.input), n(byType.get(c)?.output), n(l?.sent), n(l?.held), n(o?.held), ok ? "✓ matched" : "✗ differs"]);
     }
-    console.log(`\nPer-tenant llm_tokens (input + output) after sync:\n${t.toString()}`);
+    console.log(`\nPer-tenant llm_tokens billed (input = uncached + cache writes; output incl. reasoning):\n${t.toString()}`);
     const allOk = DESTINATIONS.every((d) => reports[d]?.report.ok);
     for (const d of DESTINATIONS) console.log(`${d} reconciliation: ${reports[d]?.report.ok ? "MATCH" : "DIFFERENCES"} — ${reports[d]?.path}`);
     return allOk ? 0 : 1;
