@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import Table from "cli-table3";
 import { loadConfig, type Config } from "../../config/env.js";
 import { RedisLedger } from "../../ledger/redis-ledger.js";
 import { loadMappingSet, metricsOf } from "../../mapping/index.js";
 import { DESTINATIONS, type Destination } from "../../model/index.js";
+import { table } from "../table.js";
 import { mapInputs } from "../../pipeline/map-inputs.js";
 import { enqueueSync, waitForSync } from "../../queue/enqueue.js";
 import { startWorker } from "../../queue/worker.js";
@@ -103,7 +103,7 @@ export async function demoCommand(): Promise<number> {
     }
 
     const n = (v: number | undefined) => (v ?? 0).toLocaleString("en-US");
-    const t = new Table({ head: ["Tenant", "Input tokens", "Output tokens", "Sent", "Lago holds", "OpenMeter holds", "Reconciled"], colAligns: ["left", "right", "right", "right", "right", "right", "left"] });
+    const t = table(["Tenant", "Input tokens", "Output tokens", "Sent", "Lago holds", "OpenMeter holds", "Reconciled"], ["left", "right", "right", "right", "right", "right", "left"]);
     for (const c of [...customers].sort()) {
       const l = reports.lago?.report.customers.find((x) => x.customer === c);
       const o = reports.openmeter?.report.customers.find((x) => x.customer === c);

@@ -1,7 +1,7 @@
-import Table from "cli-table3";
 import { loadMappingSet } from "../../mapping/index.js";
 import type { Quarantined, Skip } from "../../model/index.js";
 import { UserError } from "../../model/index.js";
+import { table } from "../table.js";
 import { mapInputs } from "../../pipeline/map-inputs.js";
 
 export interface PreviewOptions {
@@ -48,19 +48,19 @@ export async function previewCommand(inputs: string[], opts: PreviewOptions, out
     } else if (item.kind === "skip") skipped.push(item.skip);
     else quarantined.push(item.entry);
   }
-  const t = new Table({ head: ["Customer", "Metric", "Model", "Type", "Quantity", "Events"], colAligns: ["left", "left", "left", "left", "right", "right"] });
+  const t = table(["Customer", "Metric", "Model", "Type", "Quantity", "Events"], ["left", "left", "left", "left", "right", "right"]);
   const sorted = [...rows.values()].sort((a, b) => a.customer.localeCompare(b.customer) || a.metric.localeCompare(b.metric) || a.model.localeCompare(b.model) || a.type.localeCompare(b.type));
   for (const r of sorted) t.push([r.customer, r.metric, r.model || "—", r.type || "—", r.value.toLocaleString("en-US"), String(r.events)]);
   out.write(`Would bill (mapping set ${mappings.mappings.map((m) => `${m.name}@${m.version}`).join(", ")}):\n${t.toString()}\n`);
   const reasons = new Map<string, number>();
   for (const s of skipped) reasons.set(s.reason, (reasons.get(s.reason) ?? 0) + 1);
   if (reasons.size) {
-    const st = new Table({ head: ["Skipped (not billed) — reason", "Records"], colAligns: ["left", "right"] });
+    const st = table(["Skipped (not billed) — reason", "Records"], ["left", "right"]);
     for (const [reason, n] of [...reasons.entries()].sort((a, b) => b[1] - a[1])) st.push([reason, String(n)]);
     out.write(`${st.toString()}\n`);
   }
   if (quarantined.length) {
-    const qt = new Table({ head: ["Quarantined input", "Position", "Reason"] });
+    const qt = table(["Quarantined input", "Position", "Reason"], ["left", "left", "left"]);
     for (const q of quarantined.slice(0, 50)) qt.push([q.input, q.position, q.reason]);
     out.write(`${qt.toString()}\n`);
     if (quarantined.length > 50) out.write(`… and ${quarantined.length - 50} more quarantined records\n`);
