@@ -36,6 +36,7 @@ const RECORD_FIELDS = {
   usageEstimated: "bool",
   cacheHit: "bool",
   cacheHitSignal: "string",
+  replaySignal: "string",
   costTotal: "double",
   responseId: "string",
   attributes: "map<string, dyn>",

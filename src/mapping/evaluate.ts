@@ -15,7 +15,8 @@ export interface Evaluation {
 export function evaluateRecord(set: MappingSet, record: TraceRecord): Evaluation {
   const events: BillableEvent[] = [];
   const skips: Skip[] = [];
-  const skip = (reason: string) => skips.push({ source_record_id: record.recordId, reason });
+  const skip = (reason: string, code?: Skip["code"]) =>
+    skips.push(code ? { source_record_id: record.recordId, reason, code } : { source_record_id: record.recordId, reason });
 
   let view: object;
   try {
@@ -29,6 +30,7 @@ export function evaluateRecord(set: MappingSet, record: TraceRecord): Evaluation
     try {
       const out = applyMapping(m, record, view);
       if (typeof out === "string") skip(out);
+      else if (out instanceof NoCustomer) skip(out.reason, "no-customer");
       else events.push(...out);
     } catch (e) {
       if (!(e instanceof Skipped)) throw e;
@@ -38,13 +40,18 @@ export function evaluateRecord(set: MappingSet, record: TraceRecord): Evaluation
   return { events, skips };
 }
 
+/** The one skip a later input can undo: the record's trace context (and tenant) may still arrive. */
+class NoCustomer {
+  constructor(readonly reason: string) {}
+}
+
 /** Leaves a mapping early with a reason; only thrown on the rare error paths. */
 class Skipped extends Error {
   override name = "Skipped";
 }
 
 /** Events for the record, or the skip reason. All or nothing per mapping, so a record is either billed or explained. */
-function applyMapping(m: CompiledMapping, record: TraceRecord, view: object): BillableEvent[] | string {
+function applyMapping(m: CompiledMapping, record: TraceRecord, view: object): BillableEvent[] | string | NoCustomer {
   const ctx: CelContext = { record: view };
   for (const rule of m.rules) {
     const v = run(m, rule.skipWhen, ctx);
@@ -54,7 +61,7 @@ function applyMapping(m: CompiledMapping, record: TraceRecord, view: object): Bi
 
   const customer = resolveCustomer(m, ctx);
   if (customer === undefined) {
-    return `${m.name}: no customer: ${m.customer.map((e) => oneLine(e.source)).join(", ")} gave no value`;
+    return new NoCustomer(`${m.name}: no customer: ${m.customer.map((e) => oneLine(e.source)).join(", ")} gave no value`);
   }
 
   const timestamp = record.endTime ?? record.startTime;
@@ -74,8 +81,7 @@ function applyMapping(m: CompiledMapping, record: TraceRecord, view: object): Bi
       if (q === 0) continue;
       events.push({
         id: idempotencyKey({
-          platform: record.platform,
-          recordId: record.recordId,
+          ...identityOf(record),
           mapping: m.name,
           metric: metric.metric,
           discriminator: event.key,
@@ -95,6 +101,16 @@ function applyMapping(m: CompiledMapping, record: TraceRecord, view: object): Bi
     }
   }
   return events;
+}
+
+/**
+ * What makes two records the same model call. A provider response id (chatcmpl-…, msg_…) is
+ * unique per call, so when a gateway and an SDK both trace the call — or an LLM-cache replay
+ * repeats it — both records get one key and the ledger bills the call once; otherwise the
+ * platform's record id.
+ */
+export function identityOf(record: TraceRecord): { platform: string; recordId: string } {
+  return record.responseId ? { platform: "response", recordId: record.responseId } : { platform: record.platform, recordId: record.recordId };
 }
 
 /** First candidate with a non-empty value, as text: tenant ids sent as numbers (10987) become "10987". */

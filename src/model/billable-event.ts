@@ -27,6 +27,8 @@ export interface BillableEvent {
 export interface Skip {
   source_record_id: string;
   reason: string;
+  /** Set when a later input may still make the record billable (its trace context may arrive). */
+  code?: "no-customer";
 }
 
 /** An input record that could not be read or normalized; good records around it still bill. */

@@ -52,6 +52,11 @@ export interface TraceRecord {
   cacheHit: boolean;
   /** Which signal established `cacheHit` (e.g. "extra.cached", "metadata.cache_hit"), for audit. */
   cacheHitSignal: string | null;
+  /**
+   * A weaker sign the call was replayed from an LLM cache without an explicit flag, with why:
+   * LangChain Python keeps the original usage on a cache hit and sets usage_metadata.total_cost to 0.
+   */
+  replaySignal: string | null;
   /** Total cost the platform recorded, when present (0 with tokens is a Python LangChain cache-hit signal). */
   costTotal: number | null;
   /** Provider response id (chatcmpl-…, msg_…) when known. */

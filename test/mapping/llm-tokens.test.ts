@@ -160,4 +160,28 @@ describe("shipped mapping llm-tokens", () => {
     expect(new Set(ids).size).toBe(2);
     expect(bill(traceRecord({ recordId: "run-2" })).events.map((e) => e.id)).not.toContain(ids[0]);
   });
+
+  it("bills one provider response once, however many records trace it (gateway + SDK mirror, cache replays)", () => {
+    const sdk = traceRecord({ recordId: "run-7", responseId: "chatcmpl-abc" });
+    const gateway = traceRecord({ platform: "langfuse", recordId: "time-10-00-00-000000_chatcmpl-abc", responseId: "chatcmpl-abc" });
+    const other = traceRecord({ recordId: "run-8", responseId: "chatcmpl-xyz" });
+    const ids = (r: ReturnType<typeof traceRecord>) => bill(r).events.map((e) => e.id);
+    expect(ids(gateway)).toEqual(ids(sdk));
+    expect(ids(other)).not.toContain(ids(sdk)[0]);
+    expect(ids(sdk)[0]).toBe(idempotencyKey({ platform: "response", recordId: "chatcmpl-abc", mapping: "llm-tokens", metric: "llm_tokens", discriminator: "input", split: 0 }));
+  });
+
+  it("skips a LangChain Python cache replay (original usage, client cost 0)", () => {
+    const r = traceRecord({ replaySignal: "usage_metadata.total_cost = 0 with tokens (LangChain Python LLM-cache replay)" });
+    const out = bill(r);
+    expect(out.events).toEqual([]);
+    expect(out.skips[0]?.reason).toMatch(/^llm-tokens\/no-cache-replays: /);
+  });
+
+  it("marks a missing customer as a skip a later trace may undo", () => {
+    const out = bill(traceRecord({ attributes: {} }));
+    expect(out.skips).toHaveLength(1);
+    expect(out.skips[0]?.code).toBe("no-customer");
+    expect(bill(traceRecord({ status: "error" })).skips[0]?.code).toBeUndefined();
+  });
 });

@@ -10,8 +10,8 @@ describe("per-tenant totals of the fixtures under the default billing policy", (
     expect(totals).toEqual({
       // o4-mini 2000 in (1536 cached) / 700 out; the JS cache hit, the tiktoken-estimated call and the pending run do not bill.
       acme: { input: 464, output: 700 },
-      // Anthropic 5580−3900 / 420 + ephemeral writes 2250 / 150 + wrap_openai 600 / 80 + its zero-cost replay 600 / 80 (no explicit flag).
-      globex: { input: 5130, output: 730 },
+      // Anthropic 5580−3900 / 420 + ephemeral writes 2250 / 150 + wrap_openai 600 / 80; its zero-cost replay (600 / 80, no explicit flag) does not bill.
+      globex: { input: 4530, output: 650 },
       // Fallback: the 429'd gpt-4o attempt (812 estimated) does not bill, Claude's 812 / 230 does.
       "10987": { input: 812, output: 230 },
       // Retry: attempt 1 failed, attempt 2 350 / 12.

@@ -70,7 +70,7 @@ export interface TenantTotal {
 
 /**
  * The default billing policy, applied directly to normalized records so fixture totals can be
- * checked before the mapping layer exists: only successful, real, non-cached model calls with
+ * checked independently of the mapping layer: only successful, real, non-cached (nor replayed) model calls with
  * reported (not estimated) usage and a tenant bill. Billed input = uncached input + cache
  * writes (= inclusive input − cache reads); billed output = output (reasoning included).
  */
@@ -78,7 +78,7 @@ export function billedTotals(records: TraceRecord[]): { totals: Record<string, T
   const totals: Record<string, TenantTotal> = {};
   const withoutTenant: TraceRecord[] = [];
   for (const r of records) {
-    if (!r.isModelCall || r.status !== "success" || r.cacheHit || r.usageEstimated || r.usage === null) continue;
+    if (!r.isModelCall || r.status !== "success" || r.cacheHit || r.replaySignal || r.usageEstimated || r.usage === null) continue;
     const tenant = r.attributes["tenant_id"] ?? r.attributes["customer_id"];
     if (tenant === undefined || tenant === null || tenant === "") {
       withoutTenant.push(r);

@@ -57,6 +57,8 @@ export function fromLangfuseObservation(raw: unknown): TraceRecord {
     usageEstimated: false,
     cacheHit: cacheHit !== null,
     cacheHitSignal: cacheHit,
+    // Langfuse infers costs from usage itself, so a zero cost here is no replay evidence.
+    replaySignal: null,
     costTotal: isModelCall ? costOf(obs) : null,
     responseId: isModelCall ? liteLLMResponseId(id) : null,
     attributes,

@@ -62,6 +62,7 @@ export function fromLangSmithRun(raw: unknown): TraceRecord {
     cacheHit: cached,
     cacheHitSignal: cached ? "extra.cached" : null,
     costTotal: isModelCall ? costOf(run, metadata) : null,
+    replaySignal: isModelCall ? replaySignalOf(run, metadata, usage?.usage ?? null) : null,
     responseId: isModelCall ? responseIdOf(run) : null,
     attributes,
     tags: stringArray(run["tags"], "tags"),
@@ -174,6 +175,19 @@ function costOf(run: Json, metadata: Json): number | null {
     optDecimal(at(run, "outputs", "usage_metadata", "total_cost"), "outputs.usage_metadata.total_cost") ??
     optDecimal(run["total_cost"], "total_cost")
   );
+}
+
+/**
+ * LangChain Python serves LLM-cache hits with the original usage and "total_cost": 0 in the
+ * client's usage_metadata ("We zero out cost on cache hits"); LangSmith's own computed cost
+ * is not evidence, since an unpriced model also shows 0 there.
+ */
+function replaySignalOf(run: Json, metadata: Json, usage: Usage | null): string | null {
+  const provided =
+    optDecimal(at(metadata, "usage_metadata", "total_cost"), "usage_metadata.total_cost") ??
+    optDecimal(at(run, "outputs", "usage_metadata", "total_cost"), "outputs.usage_metadata.total_cost");
+  if (provided !== 0 || !usage || usage.input + usage.output === 0) return null;
+  return "usage_metadata.total_cost = 0 with tokens (LangChain Python LLM-cache replay)";
 }
 
 /** Provider response id (chatcmpl-…, msg_…); LangChain's own `run-…` message ids are not one. */

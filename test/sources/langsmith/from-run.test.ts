@@ -113,6 +113,8 @@ describe("fromLangSmithRun: cache hits", () => {
     const replay = fromLangSmithRun(await rawLine(LS_RUNS, 28));
     expect(replay.cacheHit).toBe(false);
     expect(replay.costTotal).toBe(0);
+    expect(replay.replaySignal).toMatch(/total_cost = 0 with tokens/);
+    expect(original.replaySignal).toBeNull();
     expect(replay.usage?.input).toBe(600);
     expect(replay.responseId).toBe("chatcmpl-DmGlobexIntent01");
     expect(original.responseId).toBe(replay.responseId);
