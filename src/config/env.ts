@@ -31,6 +31,8 @@ const schema = z.object({
   TRACEBILL_LEDGER_TTL_DAYS: positiveInt.default(45),
   TRACEBILL_HTTP_TIMEOUT_MS: positiveInt.default(15000),
   TRACEBILL_REPORTS_DIR: z.string().min(1).default("./reports"),
+  TRACEBILL_CONTEXT_TTL_HOURS: positiveInt.default(72),
+  TRACEBILL_PARK_HOURS: positiveInt.default(24),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -49,6 +51,10 @@ export interface Config {
   ledgerTtlSeconds: number;
   httpTimeoutMs: number;
   reportsDir: string;
+  /** How long trace contexts stay in Redis for records of later files / jobs to join. */
+  contextTtlSeconds: number;
+  /** How long a record waits for its trace context before it is reported as an orphan. */
+  parkSeconds: number;
   logLevel: Env["LOG_LEVEL"];
   lago: { apiUrl?: string; apiKey?: string };
   openmeter: { url?: string; apiKey?: string };
@@ -78,6 +84,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ledgerTtlSeconds: e.TRACEBILL_LEDGER_TTL_DAYS * 86_400,
     httpTimeoutMs: e.TRACEBILL_HTTP_TIMEOUT_MS,
     reportsDir: e.TRACEBILL_REPORTS_DIR,
+    contextTtlSeconds: e.TRACEBILL_CONTEXT_TTL_HOURS * 3600,
+    parkSeconds: e.TRACEBILL_PARK_HOURS * 3600,
     logLevel: e.LOG_LEVEL,
     lago: { apiUrl: e.LAGO_API_URL, apiKey: e.LAGO_API_KEY },
     openmeter: { url: e.OPENMETER_URL, apiKey: e.OPENMETER_API_KEY },

@@ -18,6 +18,14 @@ export interface Ledger {
   filterUndelivered(destination: Destination, keys: string[]): Promise<string[]>;
   /** Records events as delivered; returns how many were new (the rest were already recorded). */
   recordDelivered(destination: Destination, events: BillableEvent[]): Promise<number>;
+  /**
+   * Claims keys for sending (a lease): only one worker sends an event at a time, so two jobs
+   * holding the same event (overlapping syncs, duplicates in an export) never both send it.
+   * Returns the keys this owner now holds.
+   */
+  claim(destination: Destination, keys: string[], owner: string, leaseMs: number): Promise<string[]>;
+  /** Gives up this owner's claims (after recording, or to let a retry take them). */
+  release(destination: Destination, keys: string[], owner: string): Promise<void>;
   deadLetter(destination: Destination, letters: DeadLetter[]): Promise<void>;
   deadLetters(destination: Destination, limit?: number): Promise<DeadLetter[]>;
   /** Delivered totals per customer × metric × model over whole UTC days [fromDay, toDay). */

@@ -26,6 +26,26 @@ end
 return added
 `;
 
+/** Claims each key for `owner` unless another owner holds it; re-claiming your own renews it. */
+const CLAIM_LUA = `
+local out = {}
+for i = 1, #KEYS do
+  local cur = redis.call('GET', KEYS[i])
+  if (not cur) or cur == ARGV[1] then
+    redis.call('SET', KEYS[i], ARGV[1], 'PX', tonumber(ARGV[2]))
+    table.insert(out, i)
+  end
+end
+return out
+`;
+
+const RELEASE_LUA = `
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
+end
+return 1
+`;
+
 export interface RedisLedgerOptions {
   /** Key prefix; the destination is a hash tag so one destination's keys share a cluster slot. */
   prefix: string;
@@ -36,6 +56,8 @@ export interface RedisLedgerOptions {
 export class RedisLedger implements Ledger {
   constructor(private readonly redis: Redis, private readonly opts: RedisLedgerOptions) {
     redis.defineCommand("tbRecordDelivered", { lua: RECORD_LUA });
+    redis.defineCommand("tbClaim", { lua: CLAIM_LUA });
+    redis.defineCommand("tbRelease", { lua: RELEASE_LUA });
   }
 
   private base(d: Destination): string {
@@ -65,6 +87,23 @@ export class RedisLedger implements Ledger {
     }
     const cmd = (this.redis as unknown as { tbRecordDelivered(n: number, ...a: (string | number)[]): Promise<number> }).tbRecordDelivered;
     return cmd.call(this.redis, keys.length * 2, ...keys, ...aggs, ...args);
+  }
+
+  private claimOf(d: Destination, eventKey: string): string {
+    return `${this.base(d)}:claim:${eventKey}`;
+  }
+
+  async claim(d: Destination, keys: string[], owner: string, leaseMs: number): Promise<string[]> {
+    if (keys.length === 0) return [];
+    const cmd = (this.redis as unknown as { tbClaim(n: number, ...a: (string | number)[]): Promise<number[]> }).tbClaim;
+    const got = await cmd.call(this.redis, keys.length, ...keys.map((k) => this.claimOf(d, k)), owner, leaseMs);
+    return got.map((i) => keys[i - 1]!);
+  }
+
+  async release(d: Destination, keys: string[], owner: string): Promise<void> {
+    if (keys.length === 0) return;
+    const cmd = (this.redis as unknown as { tbRelease(n: number, ...a: string[]): Promise<number> }).tbRelease;
+    await cmd.call(this.redis, keys.length, ...keys.map((k) => this.claimOf(d, k)), owner);
   }
 
   async deadLetter(d: Destination, letters: DeadLetter[]): Promise<void> {

@@ -1,24 +1,91 @@
 import { evaluateRecord, type MappingSet } from "../mapping/index.js";
-import type { BillableEvent, Quarantined, Skip } from "../model/index.js";
-import { readInputs } from "../sources/registry.js";
+import type { BillableEvent, Quarantined, Skip, TraceRecord } from "../model/index.js";
+import type { ContextStore } from "../sources/context.js";
+import { readInputs, type ResumePoint } from "../sources/registry.js";
 
-export type MappedItem =
+/** A store that can hold records back until their trace context arrives (the worker's Redis store). */
+export interface ParkingStore extends ContextStore {
+  /** Holds records whose trace is unknown; returns those whose context arrived meanwhile. */
+  park(records: TraceRecord[]): Promise<TraceRecord[]>;
+  /** Parked records whose trace context this read added; removes them from the parking. */
+  takeReleased(): Promise<TraceRecord[]>;
+}
+
+export type MappedItem = (
   | { kind: "event"; event: BillableEvent }
   | { kind: "skip"; skip: Skip }
-  | { kind: "quarantine"; entry: Quarantined };
+  | { kind: "quarantine"; entry: Quarantined }
+  /** Held back until its trace context arrives (worker only). */
+  | { kind: "parked"; record: TraceRecord }
+) & {
+  /** Position reached once this item is handled: a resumed read continues after it. */
+  at?: ResumePoint;
+};
+
+export interface MapOptions {
+  store?: ContextStore | ParkingStore;
+  resume?: ResumePoint;
+}
+
+const PARK_BATCH = 200;
+
+function isParking(store: ContextStore | undefined): store is ParkingStore {
+  return !!store && "park" in store && typeof (store as ParkingStore).park === "function";
+}
 
 /**
  * Inputs → billable events, streaming: the one path shared by preview (no Redis, no network),
  * the ingest job and the benchmarks, so what preview shows is what sync sends.
+ *
+ * A record that names no customer and whose trace context is unknown may still become billable
+ * when its trace arrives (a Langfuse traces export in a later file or job): with a parking
+ * store it is held back; without one (preview) it is skipped with that reason, never billed to a guess.
  */
-export async function* mapInputs(inputs: string[], mappings: MappingSet): AsyncGenerator<MappedItem> {
-  for await (const item of readInputs(inputs)) {
+export async function* mapInputs(inputs: string[], mappings: MappingSet, opts: MapOptions = {}): AsyncGenerator<MappedItem> {
+  const parking = isParking(opts.store) ? opts.store : undefined;
+  let toPark: TraceRecord[] = [];
+  const evaluate = function* (record: TraceRecord, contextFound: boolean, at?: ResumePoint): Generator<MappedItem> {
+    const { events, skips } = evaluateRecord(mappings, record);
+    for (const event of events) yield { kind: "event", event, at };
+    for (const skip of skips) {
+      if (skip.code === "no-customer" && !contextFound) {
+        if (parking) {
+          toPark.push(record);
+          yield { kind: "parked", record, at };
+          continue;
+        }
+        yield { kind: "skip", skip: { ...skip, reason: `${skip.reason} (its trace ${record.traceId} never arrived in these inputs)` }, at };
+      } else yield { kind: "skip", skip, at };
+    }
+  };
+  const flushParking = async function* (): AsyncGenerator<MappedItem> {
+    if (!parking || toPark.length === 0) return;
+    const batch = toPark;
+    toPark = [];
+    // The trace may have arrived between our join and the parking: those come straight back.
+    const back = await parking.park(batch);
+    if (back.length) yield* rejoin(back);
+  };
+  const rejoin = async function* (records: TraceRecord[]): AsyncGenerator<MappedItem> {
+    const joined = await opts.store!.apply(records);
+    for (const j of joined) {
+      for (const item of evaluate(j.record, true)) {
+        // Re-parking a record whose context is known would loop; report it instead.
+        if (item.kind === "parked") continue;
+        yield item;
+      }
+    }
+  };
+
+  for await (const item of readInputs(inputs, { store: opts.store, resume: opts.resume })) {
+    const at = { input: item.inputIndex, item: item.itemIndex + 1 };
     if (item.kind === "quarantine") {
-      yield { kind: "quarantine", entry: item.entry };
+      yield { kind: "quarantine", entry: item.entry, at };
       continue;
     }
-    const { events, skips } = evaluateRecord(mappings, item.record);
-    for (const event of events) yield { kind: "event", event };
-    for (const skip of skips) yield { kind: "skip", skip };
+    yield* evaluate(item.record, item.contextFound, at);
+    if (toPark.length >= PARK_BATCH) yield* flushParking();
   }
+  yield* flushParking();
+  if (parking) yield* rejoin(await parking.takeReleased());
 }

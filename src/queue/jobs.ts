@@ -1,4 +1,5 @@
-import type { BillableEvent, Destination } from "../model/index.js";
+import type { BillableEvent, Destination, Quarantined } from "../model/index.js";
+import type { ResumePoint } from "../sources/registry.js";
 
 /**
  * Queue names and JSON-safe job payloads. Jobs carry whole inputs (ingest) or full destination
@@ -10,6 +11,25 @@ export const deliverQueue = (d: Destination): string => `deliver-${d}`;
 /** BullMQ key prefix; braces make it a Redis Cluster hash tag so a queue's keys share a slot. */
 export const bullPrefix = (prefix: string): string => `{${prefix}}`;
 
+/** Where an ingest job got to: a restarted job resumes here instead of re-reading from the start. */
+export interface IngestCheckpoint {
+  resume: ResumePoint;
+  batchNo: number;
+  events: number;
+  skipReasons: Record<string, number>;
+  quarantined: number;
+  quarantine: Quarantined[];
+  parked: number;
+  /** Per input: records read, quarantined, events. */
+  perInput: Record<string, InputSummary>;
+}
+
+export interface InputSummary {
+  records: number;
+  quarantined: number;
+  events: number;
+}
+
 export interface IngestJobData {
   syncId: string;
   destination: Destination;
@@ -17,10 +37,13 @@ export interface IngestJobData {
   inputs: string[];
   /** Absolute mapping file or directory. */
   mappingPath: string;
+  checkpoint?: IngestCheckpoint;
 }
 
 export interface DeliverJobData {
   syncId: string;
+  /** Batch number within the sync: with the event's index, names each occurrence for settling. */
+  batch: number;
   destination: Destination;
   events: BillableEvent[];
 }

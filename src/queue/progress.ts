@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { Quarantined } from "../model/index.js";
+import type { InputSummary } from "./jobs.js";
 
 export type SettleStatus = "delivered" | "already" | "dead";
 
@@ -16,6 +17,9 @@ export interface SyncSnapshot {
   skipReasons: Record<string, number>;
   quarantined: number;
   quarantine: Quarantined[];
+  /** Records held back until their trace context arrives (not billed to a guess). */
+  parked: number;
+  perInput: Record<string, InputSummary>;
   settled: number;
 }
 
@@ -58,7 +62,10 @@ export class SyncProgress {
   }
 
   /** Written once at the end of ingest (HSET is idempotent, so a retried ingest job can't inflate it). */
-  async finishIngest(syncId: string, summary: { events: number; skipReasons: Record<string, number>; quarantined: number; quarantine: Quarantined[] }): Promise<void> {
+  async finishIngest(
+    syncId: string,
+    summary: { events: number; skipReasons: Record<string, number>; quarantined: number; quarantine: Quarantined[]; parked: number; perInput: Record<string, InputSummary> },
+  ): Promise<void> {
     const skipped = Object.values(summary.skipReasons).reduce((a, b) => a + b, 0);
     await this.redis.hset(this.key(syncId), {
       events: String(summary.events),
@@ -66,6 +73,8 @@ export class SyncProgress {
       skipReasons: JSON.stringify(summary.skipReasons),
       quarantined: String(summary.quarantined),
       quarantine: JSON.stringify(summary.quarantine),
+      parked: String(summary.parked),
+      perInput: JSON.stringify(summary.perInput),
       ingestDone: "1",
     });
   }
@@ -91,6 +100,8 @@ export class SyncProgress {
       skipReasons: h.skipReasons ? (JSON.parse(h.skipReasons) as Record<string, number>) : {},
       quarantined: n("quarantined"),
       quarantine: h.quarantine ? (JSON.parse(h.quarantine) as Quarantined[]) : [],
+      parked: n("parked"),
+      perInput: h.perInput ? (JSON.parse(h.perInput) as Record<string, InputSummary>) : {},
       settled: n("delivered") + n("already") + n("dead"),
     };
   }

@@ -1,9 +1,10 @@
 import { UserError, type Platform } from "../model/index.js";
-import { ContextIndex } from "./context.js";
+import type { TraceRecord } from "../model/index.js";
+import { ContextIndex, type ContextStore } from "./context.js";
 import { langfuseObservations, langfuseTraces } from "./langfuse/format.js";
 import { langSmithRuns } from "./langsmith/format.js";
 import { readRaw, sniffEncoding, type RawItem } from "./read-json.js";
-import type { DetectedInput, InputFormat, InputKind, SourceItem, TraceSource } from "./source.js";
+import type { ContextFacts, DetectedInput, InputFormat, InputKind, SourceItem, TraceSource } from "./source.js";
 
 /** Every input kind, tried in this order when detecting (LangSmith runs also have a trace_id). */
 export const formats = {
@@ -50,56 +51,104 @@ export async function detectInput(path: string): Promise<DetectedInput> {
  * Detects every input (a UserError before anything is yielded when one is unrecognisable),
  * then streams normalized records joined to their trace context.
  */
-export async function* readInputs(paths: string[]): AsyncGenerator<SourceItem> {
+export async function* readInputs(paths: string[], opts: ReadOptions = {}): AsyncGenerator<SourceItem> {
   const inputs: DetectedInput[] = [];
   for (const path of paths) inputs.push(await detectInput(path));
-  yield* readDetected(inputs);
+  yield* readDetected(inputs, opts);
 }
 
+/** Where a resumed read starts: records before it were already handed on (checkpointed). */
+export interface ResumePoint {
+  /** Index into the inputs. */
+  input: number;
+  /** Raw items of that input already handled (the next one read is this index). */
+  item: number;
+}
+
+export interface ReadOptions {
+  /** Where the first pass keeps trace contexts; default: in memory for this read only. */
+  store?: ContextStore;
+  /** Skip the first pass (its facts are already in a persistent store) and resume the second here. */
+  resume?: ResumePoint;
+}
+
+/** Records are normalized and joined a page at a time, so a Redis-backed store costs one round trip a page. */
+const PAGE = 256;
+
 /**
- * Two passes, never a whole file in memory: the first builds the context index from every
- * input (so order does not matter), the second normalizes, joins and yields. Bad records
- * become quarantine entries, once, and reading goes on.
+ * Two passes, never a whole file in memory: the first puts every input's context facts in the
+ * store (so order does not matter, and with a persistent store neither do files or jobs), the
+ * second normalizes, joins and yields. Bad records become quarantine entries, once, and reading
+ * goes on.
  */
-export async function* readDetected(inputs: DetectedInput[]): AsyncGenerator<SourceItem> {
-  const index = new ContextIndex();
-  for (const input of inputs) {
+export async function* readDetected(inputs: DetectedInput[], opts: ReadOptions = {}): AsyncGenerator<SourceItem> {
+  const store = opts.store ?? new ContextIndex();
+  if (!opts.resume) {
+    for (const [inputIndex, input] of inputs.entries()) {
+      const format: InputFormat = formats[input.kind];
+      // Context-only inputs are not read again, so their bad records are reported now.
+      const reportHere = !format.normalize;
+      let facts: ContextFacts[] = [];
+      let itemIndex = -1;
+      for await (const item of rawOf(input)) {
+        itemIndex++;
+        if (!item.ok) {
+          if (reportHere) yield quarantine(input, item, inputIndex, itemIndex);
+          continue;
+        }
+        try {
+          facts.push(format.context(item.value));
+        } catch (e) {
+          if (reportHere) yield quarantine(input, { ok: false, position: item.position, reason: reasonOf(e) }, inputIndex, itemIndex);
+        }
+        if (facts.length >= PAGE) {
+          await store.add(format.platform, facts);
+          facts = [];
+        }
+      }
+      await store.add(format.platform, facts);
+    }
+  }
+  for (const [inputIndex, input] of inputs.entries()) {
     const format: InputFormat = formats[input.kind];
-    // Context-only inputs are not read again, so their bad records are reported now.
-    const reportHere = !format.normalize;
-    for await (const item of readRaw(input.path, input.encoding)) {
+    const normalize = format.normalize;
+    if (!normalize || (opts.resume && inputIndex < opts.resume.input)) continue;
+    const skipUntil = opts.resume && inputIndex === opts.resume.input ? opts.resume.item : 0;
+    let page: { record: TraceRecord; position: string; itemIndex: number }[] = [];
+    const flush = async function* (): AsyncGenerator<SourceItem> {
+      const joined = await store.apply(page.map((p) => p.record));
+      for (const [i, j] of joined.entries()) {
+        const p = page[i]!;
+        const record = format.refine ? format.refine(j.record) : j.record;
+        yield { kind: "record", record, contextFound: j.contextFound, input: input.path, position: p.position, inputIndex, itemIndex: p.itemIndex };
+      }
+      page = [];
+    };
+    let itemIndex = -1;
+    for await (const item of rawOf(input)) {
+      itemIndex++;
+      if (itemIndex < skipUntil) continue;
       if (!item.ok) {
-        if (reportHere) yield quarantine(input, item);
+        yield* flush();
+        yield quarantine(input, item, inputIndex, itemIndex);
         continue;
       }
       try {
-        index.add(format.platform, format.context(item.value));
+        page.push({ record: normalize(item.value), position: item.position, itemIndex });
       } catch (e) {
-        if (reportHere) yield quarantine(input, { ...item, ok: false, reason: reasonOf(e) });
-      }
-    }
-  }
-  index.seal();
-  for (const input of inputs) {
-    const format: InputFormat = formats[input.kind];
-    if (!format.normalize) continue;
-    for await (const item of readRaw(input.path, input.encoding)) {
-      if (!item.ok) {
-        yield quarantine(input, item);
+        // Flush first so items keep their order: checkpoints rely on it.
+        yield* flush();
+        yield quarantine(input, { ok: false, position: item.position, reason: reasonOf(e) }, inputIndex, itemIndex);
         continue;
       }
-      let record;
-      try {
-        record = format.normalize(item.value);
-      } catch (e) {
-        yield quarantine(input, { ok: false, position: item.position, reason: reasonOf(e) });
-        continue;
-      }
-      record = index.apply(record);
-      if (format.refine) record = format.refine(record);
-      yield { kind: "record", record, input: input.path, position: item.position };
+      if (page.length >= PAGE) yield* flush();
     }
+    yield* flush();
   }
+}
+
+function rawOf(input: DetectedInput): AsyncGenerator<RawItem> {
+  return readRaw(input.path, input.encoding);
 }
 
 /** The TraceSource contract per platform, over already-detected inputs. */
@@ -112,8 +161,8 @@ function sourceFor(platform: Platform): TraceSource {
   return { platform, read: (inputs) => readDetected(inputs.filter((i) => i.platform === platform)) };
 }
 
-function quarantine(input: DetectedInput, item: Extract<RawItem, { ok: false }>): SourceItem {
-  return { kind: "quarantine", entry: { input: input.path, position: item.position, reason: item.reason } };
+function quarantine(input: DetectedInput, item: Extract<RawItem, { ok: false }>, inputIndex: number, itemIndex: number): SourceItem {
+  return { kind: "quarantine", entry: { input: input.path, position: item.position, reason: item.reason }, inputIndex, itemIndex };
 }
 
 function reasonOf(e: unknown): string {

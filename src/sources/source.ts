@@ -13,8 +13,18 @@ export interface DetectedInput {
 
 /** One item streamed out of the inputs: a normalized record or a quarantine entry. */
 export type SourceItem =
-  | { kind: "record"; record: TraceRecord; input: string; position: string }
-  | { kind: "quarantine"; entry: Quarantined };
+  | {
+      kind: "record";
+      record: TraceRecord;
+      /** Whether the record's trace context (LangSmith root run, Langfuse trace) was known. */
+      contextFound: boolean;
+      input: string;
+      position: string;
+      /** Input and raw-item indexes, for checkpoints: items come in this order. */
+      inputIndex: number;
+      itemIndex: number;
+    }
+  | { kind: "quarantine"; entry: Quarantined; inputIndex: number; itemIndex: number };
 
 /**
  * The contract of a platform source. `read` streams every input (never holding a whole file),

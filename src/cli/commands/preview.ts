@@ -17,6 +17,10 @@ export async function previewCommand(inputs: string[], opts: PreviewOptions, out
   const mappings = await loadMappingSet(opts.mapping);
   const skipped: Skip[] = [];
   const quarantined: Quarantined[] = [];
+  // The same call can be traced twice (overlapping exports, a gateway and an SDK): its events
+  // share one id and the ledger bills it once, so the preview counts it once too.
+  const seen = new Set<string>();
+  const fresh = (id: string) => (seen.has(id) ? false : (seen.add(id), true));
   if (opts.format === "json") {
     // Events are streamed out as they are produced; only skips and quarantine entries are held.
     out.write('{"events":[');
@@ -24,11 +28,12 @@ export async function previewCommand(inputs: string[], opts: PreviewOptions, out
     for await (const item of mapInputs(inputs, mappings)) {
       if (item.kind === "event") {
         const e = item.event;
+        if (!fresh(e.id)) continue;
         const doc = { id: e.id, customer: e.customer, metric: e.metric, value: e.value, timestamp: e.timestamp, properties: e.properties, source: e.source, mapping: e.mapping };
         out.write((first ? "\n" : ",\n") + JSON.stringify(doc));
         first = false;
-      } else if (item.kind === "skip") skipped.push(item.skip);
-      else quarantined.push(item.entry);
+      } else if (item.kind === "skip") skipped.push({ source_record_id: item.skip.source_record_id, reason: item.skip.reason });
+      else if (item.kind === "quarantine") quarantined.push(item.entry);
     }
     out.write(`\n],\n"skipped":${JSON.stringify(skipped)},\n"quarantined":${JSON.stringify(quarantined)}}\n`);
     return 0;
@@ -38,6 +43,7 @@ export async function previewCommand(inputs: string[], opts: PreviewOptions, out
   for await (const item of mapInputs(inputs, mappings)) {
     if (item.kind === "event") {
       const e = item.event;
+      if (!fresh(e.id)) continue;
       const model = String(e.properties.model ?? "");
       const type = String(e.properties.type ?? "");
       const k = [e.customer, e.metric, model, type].join("\u001f");
@@ -46,7 +52,7 @@ export async function previewCommand(inputs: string[], opts: PreviewOptions, out
       r.events += 1;
       rows.set(k, r);
     } else if (item.kind === "skip") skipped.push(item.skip);
-    else quarantined.push(item.entry);
+    else if (item.kind === "quarantine") quarantined.push(item.entry);
   }
   const t = table(["Customer", "Metric", "Model", "Type", "Quantity", "Events"], ["left", "left", "left", "left", "right", "right"]);
   const sorted = [...rows.values()].sort((a, b) => a.customer.localeCompare(b.customer) || a.metric.localeCompare(b.metric) || a.model.localeCompare(b.model) || a.type.localeCompare(b.type));

@@ -15,11 +15,17 @@ export function formatSnapshot(s: SyncSnapshot): string {
     `sync ${s.syncId} → ${s.destination}`,
     `  events:       ${s.events}`,
     `  delivered:    ${s.delivered}`,
-    `  already held: ${s.already}  (delivered before; not sent twice)`,
+    `  already held: ${s.already}  (delivered before, or the same call twice in the input; not sent twice)`,
     `  dead-lettered:${String(s.dead).padStart(2)}`,
     `  skipped:      ${s.skipped}  (not billable by the mapping policy)`,
     `  quarantined:  ${s.quarantined}  (malformed input records)`,
+    `  waiting:      ${s.parked}  (no customer yet; held until their trace context arrives, never billed to a guess)`,
   ];
+  const inputs = Object.entries(s.perInput);
+  if (inputs.length) {
+    lines.push("  per input:");
+    for (const [path, i] of inputs) lines.push(`    ${path}: ${i.records} records, ${i.events} events, ${i.quarantined} quarantined`);
+  }
   for (const [reason, n] of Object.entries(s.skipReasons).sort((a, b) => b[1] - a[1])) lines.push(`    ${String(n).padStart(5)}  ${reason}`);
   for (const q of s.quarantine.slice(0, 20)) lines.push(`    quarantined ${q.input} ${q.position}: ${q.reason}`);
   if (s.error) lines.push(`  error: ${s.error}`);

@@ -1,0 +1,95 @@
+import { UnrecoverableError, type Job } from "bullmq";
+import type { Config } from "../config/env.js";
+import type { Ledger } from "../ledger/ledger.js";
+import type { BillableEvent, Destination } from "../model/index.js";
+import type { Logger } from "../runtime/logger.js";
+import type { BillingSink } from "../sinks/sink.js";
+import type { DeliverJobData } from "./jobs.js";
+import type { SettleStatus, SyncProgress } from "./progress.js";
+
+/** A transient delivery failure; carries the destination's "retry after" hint into the backoff. */
+export class RetryLaterError extends Error {
+  override name = "RetryLaterError";
+  constructor(message: string, readonly afterMs?: number) {
+    super(message);
+  }
+}
+
+export interface DeliverDeps {
+  config: Config;
+  ledger: Ledger;
+  progress: SyncProgress;
+  logger: Logger;
+  sinks: Partial<Record<Destination, BillingSink>>;
+}
+
+/** How long a claim on an event lasts: longer than one send with its re-send rounds. */
+export const CLAIM_LEASE_MS = 120_000;
+
+/**
+ * One destination batch: dedupe (ledger) → claim → send → record → settle → ack. Each
+ * occurrence of an event in the sync settles once (batch:index), whatever the retries.
+ */
+export function deliverProcessor(deps: DeliverDeps) {
+  const { ledger, progress, logger } = deps;
+  return async function deliver(job: Job<DeliverJobData>): Promise<void> {
+    const { syncId, destination, events, batch } = job.data;
+    const sink = deps.sinks[destination];
+    if (!sink) throw new UnrecoverableError(`this worker has no ${destination} destination configured`);
+    const occ = (i: number) => `${batch}:${i}`;
+    const settle = (idx: number[], status: SettleStatus) => progress.settle(syncId, idx.map(occ), status);
+
+    // Occurrences by event id: an export can hold the same call twice; it is sent once.
+    const byId = new Map<string, number[]>();
+    events.forEach((e, i) => byId.set(e.id, [...(byId.get(e.id) ?? []), i]));
+    const ids = [...byId.keys()];
+    const undelivered = new Set(await ledger.filterUndelivered(destination, ids));
+    await settle(ids.filter((id) => !undelivered.has(id)).flatMap((id) => byId.get(id)!), "already");
+    if (!undelivered.size) return;
+
+    const owner = `${job.id}:${job.attemptsMade}`;
+    const claimed = new Set(await ledger.claim(destination, [...undelivered], owner, CLAIM_LEASE_MS));
+    const busy = [...undelivered].filter((id) => !claimed.has(id));
+    const toSend: BillableEvent[] = [...claimed].map((id) => events[byId.get(id)![0]!]!);
+
+    const delivered: BillableEvent[] = [];
+    const duplicates: BillableEvent[] = [];
+    const dead: { event: BillableEvent; reason: string }[] = [];
+    const retry: { event: BillableEvent; reason: string; afterMs?: number }[] = [];
+    try {
+      const outcomes = toSend.length ? await sink.send(toSend) : [];
+      toSend.forEach((event, i) => {
+        const o = outcomes[i] ?? { status: "retry" as const, reason: "destination returned no outcome for this event" };
+        if (o.status === "delivered") delivered.push(event);
+        else if (o.status === "duplicate") duplicates.push(event);
+        else if (o.status === "rejected") dead.push({ event, reason: o.reason });
+        else retry.push({ event, reason: o.reason, afterMs: o.afterMs });
+      });
+      await ledger.recordDelivered(destination, [...delivered, ...duplicates]);
+    } finally {
+      await ledger.release(destination, [...claimed], owner);
+    }
+    const occurrences = (list: BillableEvent[]) => list.flatMap((e) => byId.get(e.id)!);
+    // The first occurrence of a delivered event is "delivered"; its twins were "already" billed by it.
+    await settle(delivered.map((e) => byId.get(e.id)![0]!), "delivered");
+    await settle(delivered.flatMap((e) => byId.get(e.id)!.slice(1)), "already");
+    await settle(occurrences(duplicates), "already");
+
+    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    if (retry.length && lastAttempt) {
+      for (const r of retry) dead.push({ event: r.event, reason: `gave up after ${job.attemptsMade + 1} attempts: ${r.reason}` });
+    }
+    if (dead.length) {
+      const at = new Date().toISOString();
+      await ledger.deadLetter(destination, dead.map((d) => ({ ...d, at })));
+      await settle(occurrences(dead.map((d) => d.event)), "dead");
+      logger.warn({ syncId, destination, count: dead.length, reasons: [...new Set(dead.map((d) => d.reason))].slice(0, 5) }, "events dead-lettered");
+    }
+    if ((retry.length && !lastAttempt) || busy.length) {
+      const afterMs = Math.max(0, ...retry.map((r) => r.afterMs ?? 0)) || undefined;
+      const why = retry[0]?.reason ?? `${busy.length} events are being sent by another job`;
+      logger.info({ syncId, destination, pending: retry.length + busy.length, attempt: job.attemptsMade + 1, reason: why }, "delivery will be retried");
+      throw new RetryLaterError(`${retry.length + busy.length} events not yet accepted: ${why}`, afterMs);
+    }
+  };
+}

@@ -1,0 +1,197 @@
+import type { Redis } from "ioredis";
+import type { Platform, TraceRecord } from "../model/index.js";
+import { FALLBACK_CHAIN_NAMES, attemptOf, join, type Attempt, type ContextStore, type Joined } from "./context.js";
+import type { ContextFacts, TraceContext } from "./source.js";
+
+/**
+ * Merges a trace context into what is stored (own = newer values win, tags are a union) and
+ * reports whether records are parked waiting for it. One key per call, so it runs on a cluster.
+ * KEYS: [ctx, park] ARGV: [json, ttl]
+ */
+const MERGE_CONTEXT_LUA = `
+local new = cjson.decode(ARGV[1])
+local old = redis.call('GET', KEYS[1])
+if old then
+  local o = cjson.decode(old)
+  if type(o.attributes) == 'table' then
+    for k, v in pairs(o.attributes) do if new.attributes[k] == nil then new.attributes[k] = v end end
+  end
+  local seen, tags = {}, {}
+  for _, list in ipairs({new.tags, o.tags}) do
+    if type(list) == 'table' then
+      for _, t in ipairs(list) do if not seen[t] then seen[t] = true; table.insert(tags, t) end end
+    end
+  end
+  new.tags = tags
+  for _, f in ipairs({'userId', 'sessionId', 'name'}) do
+    if new[f] == cjson.null or new[f] == nil then new[f] = o[f] end
+  end
+end
+redis.call('SET', KEYS[1], cjson.encode(new), 'EX', tonumber(ARGV[2]))
+return redis.call('EXISTS', KEYS[2])
+`;
+
+/** Keeps the earliest attempt under a parent. KEYS: [firstAttempt] ARGV: [order, model, ttl] */
+const FIRST_ATTEMPT_LUA = `
+local cur = redis.call('HGET', KEYS[1], 'order')
+if (not cur) or (ARGV[1] ~= '' and (cur == '' or ARGV[1] < cur)) then
+  redis.call('HSET', KEYS[1], 'order', ARGV[1], 'model', ARGV[2])
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+`;
+
+export interface RedisContextOptions {
+  prefix: string;
+  /** How long a trace context is remembered for late records (and fallback facts). */
+  ttlSeconds: number;
+  /** How long a record waits for its trace before it is reported as an orphan. */
+  parkSeconds: number;
+}
+
+type Commands = {
+  tbMergeContext(ctx: string, park: string, json: string, ttl: number): Promise<number>;
+  tbFirstAttempt(key: string, order: string, model: string, ttl: number): Promise<number>;
+};
+
+/**
+ * The worker's trace-context store: contexts live in Redis with a TTL, so a Langfuse traces
+ * export and its observations join across files and ingest jobs, in either order, with memory
+ * bounded by the TTL, not by file sizes. Records whose trace is unknown are parked until it
+ * arrives (or reported as orphans when it never does).
+ */
+export class RedisContextStore implements ContextStore {
+  private readonly released = new Set<string>();
+
+  constructor(private readonly redis: Redis, private readonly opts: RedisContextOptions) {
+    redis.defineCommand("tbMergeContext", { numberOfKeys: 2, lua: MERGE_CONTEXT_LUA });
+    redis.defineCommand("tbFirstAttempt", { numberOfKeys: 1, lua: FIRST_ATTEMPT_LUA });
+  }
+
+  private k(kind: string, platform: Platform, id: string): string {
+    return `${this.opts.prefix}:ctx:${kind}:{${platform}:${id}}`;
+  }
+  private get parkedIndex(): string {
+    return `${this.opts.prefix}:ctx:parked`;
+  }
+
+  async add(platform: Platform, facts: ContextFacts[]): Promise<void> {
+    if (facts.length === 0) return;
+    const ttl = this.opts.ttlSeconds;
+    const p = this.redis.pipeline() as unknown as ReturnType<Redis["pipeline"]> & Commands;
+    // Pipeline position of each trace merge: its answer says whether records wait for that trace.
+    const merges: { at: number; trace: string }[] = [];
+    let cmd = 0;
+    for (const f of facts) {
+      if (f.trace) {
+        p.tbMergeContext(this.k("t", platform, f.trace.traceId), this.k("park", platform, f.trace.traceId), JSON.stringify(f.trace), ttl);
+        merges.push({ at: cmd++, trace: `${platform}\u0000${f.trace.traceId}` });
+      }
+      const node = f.node;
+      if (!node) continue;
+      if (!node.isModelCall && FALLBACK_CHAIN_NAMES.has(node.name)) {
+        p.set(this.k("fb", platform, node.recordId), "1", "EX", ttl);
+        cmd++;
+      }
+      if (node.isModelCall && node.parentId !== null) {
+        const a = attemptOf(node);
+        p.tbFirstAttempt(this.k("fa", platform, node.parentId), a.order ?? "", a.model ?? "", ttl);
+        cmd++;
+      }
+    }
+    const results = (await p.exec()) ?? [];
+    for (const [err] of results) if (err) throw err;
+    for (const m of merges) if (results[m.at]?.[1] === 1) this.released.add(m.trace);
+  }
+
+  async apply(records: TraceRecord[]): Promise<Joined[]> {
+    if (records.length === 0) return [];
+    const p = this.redis.pipeline();
+    for (const r of records) {
+      p.get(this.k("t", r.platform, r.traceId));
+      if (r.isModelCall && r.parentId !== null) {
+        p.exists(this.k("fb", r.platform, r.parentId));
+        p.hgetall(this.k("fa", r.platform, r.parentId));
+      }
+    }
+    const res = ((await p.exec()) ?? []).map(([err, v]) => {
+      if (err) throw err;
+      return v;
+    });
+    let i = 0;
+    return records.map((r) => {
+      const trace = parseContext(res[i++] as string | null);
+      let firstAttempt: Attempt | undefined;
+      if (r.isModelCall && r.parentId !== null) {
+        const isChain = res[i++] === 1;
+        const fa = res[i++] as Record<string, string>;
+        if (isChain && fa && fa.order !== undefined) firstAttempt = { order: fa.order || null, model: fa.model || null };
+      }
+      return join(r, { trace, firstAttempt });
+    });
+  }
+
+  async park(records: TraceRecord[]): Promise<TraceRecord[]> {
+    if (records.length === 0) return [];
+    const now = Date.now();
+    const p = this.redis.pipeline();
+    for (const r of records) {
+      const park = this.k("park", r.platform, r.traceId);
+      p.rpush(park, JSON.stringify(r));
+      p.expire(park, this.opts.parkSeconds);
+      p.zadd(this.parkedIndex, "NX", now, `${r.platform}\u0000${r.traceId}`);
+    }
+    await p.exec();
+    // The trace may have been added by another job between our join and the push above;
+    // its merge saw no parked records then, so take those back here.
+    const traces = [...new Set(records.map((r) => `${r.platform}\u0000${r.traceId}`))];
+    const check = this.redis.pipeline();
+    for (const t of traces) {
+      const [platform, id] = t.split("\u0000") as [Platform, string];
+      check.exists(this.k("t", platform, id));
+    }
+    const exists = ((await check.exec()) ?? []).map(([, v]) => v === 1);
+    const arrived = traces.filter((_, i) => exists[i]);
+    return this.take(arrived);
+  }
+
+  async takeReleased(): Promise<TraceRecord[]> {
+    const keys = [...this.released];
+    this.released.clear();
+    return this.take(keys);
+  }
+
+  /** Parked records and when the oldest was parked, for reports. */
+  async parkedSummary(): Promise<{ traces: number; oldest: string | null }> {
+    const traces = await this.redis.zcard(this.parkedIndex);
+    const first = await this.redis.zrange(this.parkedIndex, 0, 0, "WITHSCORES");
+    return { traces, oldest: first[1] ? new Date(Number(first[1])).toISOString() : null };
+  }
+
+  private async take(traceKeys: string[]): Promise<TraceRecord[]> {
+    const out: TraceRecord[] = [];
+    for (const t of traceKeys) {
+      const [platform, id] = t.split("\u0000") as [Platform, string];
+      const park = this.k("park", platform, id);
+      // MULTI: two jobs releasing the same trace must not both get its records.
+      const res = await this.redis.multi().lrange(park, 0, -1).del(park).zrem(this.parkedIndex, t).exec();
+      const items = (res?.[0]?.[1] as string[] | undefined) ?? [];
+      for (const json of items) out.push(JSON.parse(json) as TraceRecord);
+    }
+    return out;
+  }
+}
+
+function parseContext(json: string | null): TraceContext | undefined {
+  if (!json) return undefined;
+  const c = JSON.parse(json) as TraceContext;
+  // cjson encodes an empty Lua table as an object: restore the shapes.
+  return {
+    traceId: c.traceId,
+    attributes: c.attributes && !Array.isArray(c.attributes) ? c.attributes : {},
+    tags: Array.isArray(c.tags) ? c.tags : [],
+    userId: c.userId ?? null,
+    sessionId: c.sessionId ?? null,
+    name: c.name ?? null,
+  };
+}
