@@ -30,6 +30,7 @@ const schema = z.object({
   TRACEBILL_BACKOFF_MS: positiveInt.default(1000),
   TRACEBILL_LEDGER_TTL_DAYS: positiveInt.default(45),
   TRACEBILL_HTTP_TIMEOUT_MS: positiveInt.default(15000),
+  TRACEBILL_JOB_LOCK_MS: positiveInt.min(1000).default(30000),
   TRACEBILL_REPORTS_DIR: z.string().min(1).default("./reports"),
   TRACEBILL_CONTEXT_TTL_HOURS: positiveInt.default(72),
   TRACEBILL_PARK_HOURS: positiveInt.default(24),
@@ -50,6 +51,8 @@ export interface Config {
   backoffMs: number;
   ledgerTtlSeconds: number;
   httpTimeoutMs: number;
+  /** A job's lock: a dead worker's jobs are taken over after about this long. */
+  jobLockMs: number;
   reportsDir: string;
   /** How long trace contexts stay in Redis for records of later files / jobs to join. */
   contextTtlSeconds: number;
@@ -83,6 +86,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     backoffMs: e.TRACEBILL_BACKOFF_MS,
     ledgerTtlSeconds: e.TRACEBILL_LEDGER_TTL_DAYS * 86_400,
     httpTimeoutMs: e.TRACEBILL_HTTP_TIMEOUT_MS,
+    jobLockMs: e.TRACEBILL_JOB_LOCK_MS,
     reportsDir: e.TRACEBILL_REPORTS_DIR,
     contextTtlSeconds: e.TRACEBILL_CONTEXT_TTL_HOURS * 3600,
     parkSeconds: e.TRACEBILL_PARK_HOURS * 3600,

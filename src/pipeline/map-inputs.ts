@@ -7,7 +7,10 @@ import { readInputs, type ResumePoint } from "../sources/registry.js";
 export interface ParkingStore extends ContextStore {
   /** Holds records whose trace is unknown; returns those whose context arrived meanwhile. */
   park(records: TraceRecord[]): Promise<TraceRecord[]>;
-  /** Parked records whose trace context this read added; removes them from the parking. */
+  /**
+   * Parked records whose trace context this read added. They stay parked until the caller
+   * commits (once their events are safely queued), so a crash in between loses nothing.
+   */
   takeReleased(): Promise<TraceRecord[]>;
 }
 

@@ -23,8 +23,13 @@ export interface DeliverDeps {
   sinks: Partial<Record<Destination, BillingSink>>;
 }
 
-/** How long a claim on an event lasts: longer than one send with its re-send rounds. */
-export const CLAIM_LEASE_MS = 120_000;
+/**
+ * How long a claim on an event lasts: longer than one send with its re-send rounds, and long
+ * enough that a dead worker's batch is re-run (after one job lock) before its claims free up.
+ */
+export function claimLeaseMs(config: Config): number {
+  return Math.max(2 * config.jobLockMs, 4 * config.httpTimeoutMs);
+}
 
 /**
  * One destination batch: dedupe (ledger) → claim → send → record → settle → ack. Each
@@ -48,7 +53,8 @@ export function deliverProcessor(deps: DeliverDeps) {
     if (!undelivered.size) return;
 
     const owner = `${job.id}:${job.attemptsMade}`;
-    const claimed = new Set(await ledger.claim(destination, [...undelivered], owner, CLAIM_LEASE_MS));
+    const lease = claimLeaseMs(deps.config);
+    const claimed = new Set(await ledger.claim(destination, [...undelivered], owner, lease));
     const busy = [...undelivered].filter((id) => !claimed.has(id));
     const toSend: BillableEvent[] = [...claimed].map((id) => events[byId.get(id)![0]!]!);
 
@@ -86,7 +92,8 @@ export function deliverProcessor(deps: DeliverDeps) {
       logger.warn({ syncId, destination, count: dead.length, reasons: [...new Set(dead.map((d) => d.reason))].slice(0, 5) }, "events dead-lettered");
     }
     if ((retry.length && !lastAttempt) || busy.length) {
-      const afterMs = Math.max(0, ...retry.map((r) => r.afterMs ?? 0)) || undefined;
+      // Events another job holds are worth looking at again once a good part of its lease has passed.
+      const afterMs = Math.max(0, ...retry.map((r) => r.afterMs ?? 0), busy.length ? lease / 4 : 0) || undefined;
       const why = retry[0]?.reason ?? `${busy.length} events are being sent by another job`;
       logger.info({ syncId, destination, pending: retry.length + busy.length, attempt: job.attemptsMade + 1, reason: why }, "delivery will be retried");
       throw new RetryLaterError(`${retry.length + busy.length} events not yet accepted: ${why}`, afterMs);

@@ -2,7 +2,7 @@ import { UnrecoverableError, type Job, type Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Config } from "../config/env.js";
 import { loadMappingSet } from "../mapping/index.js";
-import { UserError, type BillableEvent } from "../model/index.js";
+import { UserError, type BillableEvent, type Quarantined } from "../model/index.js";
 import { mapInputs } from "../pipeline/map-inputs.js";
 import type { Logger } from "../runtime/logger.js";
 import type { BillingSink } from "../sinks/sink.js";
@@ -22,6 +22,36 @@ export interface IngestDeps {
   logger: Logger;
   sinkFor(destination: string): { sink: BillingSink; queue: Queue<DeliverJobData> } | undefined;
   jobOptions: object;
+}
+
+/** Counters of items read since the last record whose events went into a batch (keyed by input index). */
+interface Delta {
+  records: Record<number, number>;
+  events: Record<number, number>;
+  quarantined: Record<number, number>;
+  quarantine: Quarantined[];
+  skipReasons: Record<string, number>;
+  parked: number;
+}
+
+function emptyDelta(): Delta {
+  return { records: {}, events: {}, quarantined: {}, quarantine: [], skipReasons: {}, parked: 0 };
+}
+
+function fold(state: IngestCheckpoint, d: Delta, inputs: string[]): void {
+  const summary = (i: number) => (state.perInput[inputs[i] ?? "(released from parking)"] ??= { records: 0, quarantined: 0, events: 0 });
+  for (const [i, n] of Object.entries(d.records)) summary(Number(i)).records += n;
+  for (const [i, n] of Object.entries(d.events)) {
+    summary(Number(i)).events += n;
+    state.events += n;
+  }
+  for (const [i, n] of Object.entries(d.quarantined)) {
+    summary(Number(i)).quarantined += n;
+    state.quarantined += n;
+  }
+  for (const q of d.quarantine) if (state.quarantine.length < QUARANTINE_SAMPLE) state.quarantine.push(q);
+  for (const [r, n] of Object.entries(d.skipReasons)) state.skipReasons[r] = (state.skipReasons[r] ?? 0) + n;
+  state.parked += d.parked;
 }
 
 function freshCheckpoint(): IngestCheckpoint {
@@ -50,8 +80,10 @@ export function ingestProcessor(deps: IngestDeps) {
       const store = new RedisContextStore(conn, { prefix: config.queuePrefix, ttlSeconds: config.contextTtlSeconds, parkSeconds: config.parkSeconds });
       const resumed = job.data.checkpoint;
       if (resumed) logger.info({ syncId, resume: resumed.resume, batchNo: resumed.batchNo }, "ingest resuming from checkpoint");
-      // `state` is what has been handed on; `cp` is the state at the last batch cut (what a checkpoint may claim).
+      // `state` covers every item up to state.resume, whose events are all in batches; `delta`
+      // counts the items read since, so a checkpoint never claims more than was handed on.
       const state: IngestCheckpoint = structuredClone(resumed ?? freshCheckpoint());
+      let delta = emptyDelta();
       let cp: IngestCheckpoint = structuredClone(state);
       const size = sink.limits.maxBatchSize;
       let batch: BillableEvent[] = [];
@@ -59,15 +91,12 @@ export function ingestProcessor(deps: IngestDeps) {
       let groupAt: ResumePoint | undefined;
       let pending: { name: string; data: DeliverJobData; opts: object }[] = [];
 
-      const inputSummary = (i: number) => (state.perInput[inputs[i]!] ??= { records: 0, quarantined: 0, events: 0 });
       const cut = () => {
-        if (batch.length) {
-          // Deterministic job ids: a resumed or retried ingest re-adds the same batches, which BullMQ ignores.
-          pending.push({ name: "deliver", data: { syncId, destination, batch: state.batchNo, events: batch }, opts: { ...deps.jobOptions, jobId: `${syncId}-${state.batchNo}` } });
-          state.batchNo++;
-          batch = [];
-        }
-        if (groupAt) state.resume = groupAt;
+        if (!batch.length) return;
+        // Deterministic job ids: a resumed or retried ingest re-adds the same batches, which BullMQ ignores.
+        pending.push({ name: "deliver", data: { syncId, destination, batch: state.batchNo, events: batch }, opts: { ...deps.jobOptions, jobId: `${syncId}-${state.batchNo}` } });
+        state.batchNo++;
+        batch = [];
         cp = structuredClone(state);
       };
       const flushJobs = async () => {
@@ -76,13 +105,17 @@ export function ingestProcessor(deps: IngestDeps) {
         pending = [];
         await job.updateData({ ...job.data, checkpoint: cp });
       };
+      /** Moves the finished record's events into the batch (cutting first if they would overflow it). */
       const endGroup = async () => {
-        if (!group.length) return;
+        if (!group.length || !groupAt) return;
         if (batch.length + group.length > size) {
           cut();
           if (pending.length >= JOBS_PER_FLUSH) await flushJobs();
         }
         batch.push(...group);
+        fold(state, delta, inputs);
+        delta = emptyDelta();
+        state.resume = groupAt;
         group = [];
       };
 
@@ -90,26 +123,28 @@ export function ingestProcessor(deps: IngestDeps) {
         if (item.at && (item.at.input !== groupAt?.input || item.at.item !== groupAt?.item)) {
           await endGroup();
           groupAt = item.at;
-          if (item.kind !== "quarantine") inputSummary(item.at.input).records++;
+          if (item.kind !== "quarantine") delta.records[item.at.input] = (delta.records[item.at.input] ?? 0) + 1;
         }
         if (item.kind === "event") {
           group.push(item.event);
-          state.events++;
-          if (item.at) inputSummary(item.at.input).events++;
+          if (item.at) delta.events[item.at.input] = (delta.events[item.at.input] ?? 0) + 1;
+          else delta.events[-1] = (delta.events[-1] ?? 0) + 1;
         } else if (item.kind === "skip") {
-          state.skipReasons[item.skip.reason] = (state.skipReasons[item.skip.reason] ?? 0) + 1;
+          delta.skipReasons[item.skip.reason] = (delta.skipReasons[item.skip.reason] ?? 0) + 1;
         } else if (item.kind === "parked") {
-          state.parked++;
+          delta.parked++;
         } else {
-          state.quarantined++;
-          if (item.at) inputSummary(item.at.input).quarantined++;
-          if (state.quarantine.length < QUARANTINE_SAMPLE) state.quarantine.push(item.entry);
+          if (item.at) delta.quarantined[item.at.input] = (delta.quarantined[item.at.input] ?? 0) + 1;
+          if (delta.quarantine.length < QUARANTINE_SAMPLE) delta.quarantine.push(item.entry);
           logger.warn({ syncId, ...item.entry }, "record quarantined");
         }
       }
       await endGroup();
+      fold(state, delta, inputs);
       cut();
       await flushJobs();
+      // Only now that their events are in deliver jobs may released records leave the parking.
+      await store.commitReleased();
       await progress.finishIngest(syncId, state);
       logger.info({ syncId, destination, events: state.events, batches: state.batchNo, quarantined: state.quarantined, parked: state.parked }, "ingest finished");
       return { events: state.events };

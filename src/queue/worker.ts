@@ -80,10 +80,10 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const deliver = deliverProcessor({ config, ledger, progress, logger, sinks });
 
   if (deps.ingest !== false) {
-    workers.push(new Worker<IngestJobData>(INGEST_QUEUE, ingest, { connection: own(), prefix, concurrency: 1, settings }));
+    workers.push(new Worker<IngestJobData>(INGEST_QUEUE, ingest, { connection: own(), prefix, concurrency: 1, settings, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs }));
   }
   for (const d of destinations) {
-    workers.push(new Worker<DeliverJobData>(deliverQueue(d), deliver, { connection: own(), prefix, concurrency: config.deliveryConcurrency, settings }));
+    workers.push(new Worker<DeliverJobData>(deliverQueue(d), deliver, { connection: own(), prefix, concurrency: config.deliveryConcurrency, settings, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs }));
   }
   for (const w of workers) {
     w.on("failed", (job, err) => {

@@ -62,6 +62,8 @@ type Commands = {
  */
 export class RedisContextStore implements ContextStore {
   private readonly released = new Set<string>();
+  /** Parked items handed out and not yet committed: [list key, item json, trace key]. */
+  private handedOut: [string, string, string][] = [];
 
   constructor(private readonly redis: Redis, private readonly opts: RedisContextOptions) {
     redis.defineCommand("tbMergeContext", { numberOfKeys: 2, lua: MERGE_CONTEXT_LUA });
@@ -168,15 +170,33 @@ export class RedisContextStore implements ContextStore {
     return { traces, oldest: first[1] ? new Date(Number(first[1])).toISOString() : null };
   }
 
+  /** Removes what take() handed out, item by item, so records parked meanwhile stay. */
+  async commitReleased(): Promise<void> {
+    if (!this.handedOut.length) return;
+    const p = this.redis.pipeline();
+    for (const [list, json] of this.handedOut) p.lrem(list, 1, json);
+    await p.exec();
+    const traces = [...new Set(this.handedOut.map(([, , t]) => t))];
+    this.handedOut = [];
+    const lens = this.redis.pipeline();
+    for (const t of traces) {
+      const [platform, id] = t.split("\u0000") as [Platform, string];
+      lens.llen(this.k("park", platform, id));
+    }
+    const left = ((await lens.exec()) ?? []).map(([, v]) => v as number);
+    const empty = traces.filter((_, i) => left[i] === 0);
+    if (empty.length) await this.redis.zrem(this.parkedIndex, ...empty);
+  }
+
   private async take(traceKeys: string[]): Promise<TraceRecord[]> {
     const out: TraceRecord[] = [];
     for (const t of traceKeys) {
       const [platform, id] = t.split("\u0000") as [Platform, string];
       const park = this.k("park", platform, id);
-      // MULTI: two jobs releasing the same trace must not both get its records.
-      const res = await this.redis.multi().lrange(park, 0, -1).del(park).zrem(this.parkedIndex, t).exec();
-      const items = (res?.[0]?.[1] as string[] | undefined) ?? [];
-      for (const json of items) out.push(JSON.parse(json) as TraceRecord);
+      for (const json of await this.redis.lrange(park, 0, -1)) {
+        this.handedOut.push([park, json, t]);
+        out.push(JSON.parse(json) as TraceRecord);
+      }
     }
     return out;
   }
