@@ -1,101 +1,142 @@
-import { createReadStream } from "node:fs";
-import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
+import Assembler from "stream-json/Assembler.js";
 import Parser from "stream-json/Parser.js";
-import StreamArray from "stream-json/streamers/StreamArray.js";
-import type { DetectedInput } from "./source.js";
-
-export type Encoding = DetectedInput["encoding"];
-
-/** One raw element of an input: a parsed JSON object, or why it could not be read. */
-export type RawItem =
-  | { ok: true; value: Record<string, unknown>; position: string }
-  | { ok: false; position: string; reason: string };
+import { unwrapEnvelope, type Envelope } from "./formats/envelope.js";
+import { readFailure } from "./read-bytes.js";
+import type { RawItem } from "./read-raw.js";
 
 const BOM = "\uFEFF";
 
 /**
- * Encoding from the first non-blank character: `[` is a JSON array, `{` is JSONL.
- * Returns the character seen instead when it is neither (null for an empty file), so the
- * caller can say what it found.
+ * The JSON container from a file's first characters: `[` is an array, `{` is JSONL unless the
+ * first line only opens an object (`{` or `{"runs": [`), which is a pretty-printed document.
+ * Null when the text does not start like JSON.
  */
-export async function sniffEncoding(path: string): Promise<Encoding | { found: string | null }> {
-  const stream = createReadStream(path, { encoding: "utf8", highWaterMark: 4096 });
-  try {
-    for await (const chunk of stream as AsyncIterable<string>) {
-      const text = chunk.replace(BOM, "").trimStart();
-      if (text === "") continue;
-      if (text[0] === "[") return "json-array";
-      if (text[0] === "{") return "jsonl";
-      return { found: text.slice(0, 20) };
-    }
-    return { found: null };
-  } finally {
-    stream.destroy();
-  }
+export function sniffJson(head: string): "json-array" | "jsonl" | "json-document" | null {
+  const text = head.replace(BOM, "").trimStart();
+  if (text[0] === "[") return "json-array";
+  if (text[0] !== "{") return null;
+  const firstLine = (text.split("\n")[0] ?? "").trim();
+  return /^\{\s*("(?:[^"\\]|\\.)*"\s*:\s*[[{]?)?$/.test(firstLine) ? "json-document" : "jsonl";
 }
 
-/** Streams the elements of one input; never holds the whole file. Stops early when the consumer does. */
-export function readRaw(path: string, encoding: Encoding): AsyncGenerator<RawItem> {
-  return encoding === "jsonl" ? readJsonLines(path) : readJsonArray(path);
-}
-
-async function* readJsonLines(path: string): AsyncGenerator<RawItem> {
-  const stream = createReadStream(path, { encoding: "utf8" });
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+/**
+ * JSONL: one record, or one API page of records, per line. Positions are physical lines,
+ * 1-based (`line 7`, `line 3 runs[12]` inside a page). A bad line is reported and reading goes on.
+ */
+export async function* readJsonLines(text: Readable, envelopes: readonly Envelope[]): AsyncGenerator<RawItem> {
   let n = 0;
   try {
-    for await (const line of lines) {
+    for await (const raw of lines(text)) {
       n++;
-      const text = n === 1 ? line.replace(BOM, "") : line;
-      if (text.trim() === "") continue;
+      const line = (n === 1 ? raw.replace(BOM, "") : raw).replace(/\r$/, "");
+      if (line.trim() === "") continue;
       const position = `line ${n}`;
       let value: unknown;
       try {
-        value = JSON.parse(text);
+        value = JSON.parse(line);
       } catch (e) {
         yield { ok: false, position, reason: `invalid JSON: ${(e as Error).message}` };
         continue;
       }
-      yield asObject(value, position);
+      yield* recordsOf(value, position, envelopes);
     }
+  } catch (e) {
+    yield { ok: false, position: `line ${n + 1}`, reason: `${readFailure(e)}; the rest of the file was not read` };
   } finally {
-    lines.close();
-    stream.destroy();
+    text.destroy();
   }
 }
 
-async function* readJsonArray(path: string): AsyncGenerator<RawItem> {
-  const source = createReadStream(path);
-  const parser = new TolerantParser();
-  const elements = StreamArray.streamArray();
-  source.on("error", (e) => elements.destroy(e));
-  source.pipe(parser).pipe(elements);
-  let index = 0;
+function* recordsOf(value: unknown, position: string, envelopes: readonly Envelope[]): Generator<RawItem> {
+  const page = isObject(value) ? unwrapEnvelope(value, envelopes) : null;
+  if (!page) {
+    yield asObject(value, position);
+    return;
+  }
+  for (const [i, item] of page.items.entries()) yield asObject(item, `${position} ${page.key}[${i}]`);
+}
+
+/**
+ * Lines of a text stream, without the newline; memory is bounded by the longest line. A line
+ * spanning many chunks is joined once, not re-scanned as it grows.
+ */
+async function* lines(text: Readable): AsyncGenerator<string> {
+  let pending: string[] = [];
+  for await (const chunk of text as AsyncIterable<string>) {
+    let start = 0;
+    let nl: number;
+    while ((nl = chunk.indexOf("\n", start)) >= 0) {
+      pending.push(chunk.slice(start, nl));
+      yield pending.join("");
+      pending = [];
+      start = nl + 1;
+    }
+    if (start < chunk.length) pending.push(chunk.slice(start));
+  }
+  if (pending.length > 0) yield pending.join("");
+}
+
+/**
+ * One JSON value streamed token by token: a top-level array yields its elements (`index N`,
+ * 0-based); a top-level object that is an API page yields the page's records (`runs[N]`), any
+ * other object is one record (`document`). Elements are handed out as soon as they are complete,
+ * so memory is bounded by the largest record. A syntax error ends the file with one entry: a JSON
+ * document cannot be resynchronised, but everything before the error is kept.
+ */
+export async function* readJsonDocument(bytes: Readable, envelopes: readonly Envelope[]): AsyncGenerator<RawItem> {
+  const parser = new TolerantParser({ streamValues: false });
+  bytes.on("error", (e) => parser.destroy(e));
+  bytes.pipe(parser);
+  const keys = new Set(envelopes.map((e) => e.key));
+  const asm = new Assembler();
+  let top: "array" | "object" | null = null;
+  let pageKey: string | null = null;
+  let count = 0;
+  const next = () => (top === "array" ? `index ${count}` : pageKey !== null ? `${pageKey}[${count}]` : "document");
   try {
-    for await (const { key, value } of elements as AsyncIterable<{ key: number; value: unknown }>) {
-      index = key + 1;
-      yield asObject(value, `index ${key}`);
+    for await (const token of parser as AsyncIterable<{ name: string; value?: string }>) {
+      asm.consume(token);
+      if (top === null) {
+        if (token.name === "startArray") top = "array";
+        else if (token.name === "startObject") top = "object";
+        else if (asm.done) {
+          yield asObject(asm.current, "document");
+          return;
+        }
+        continue;
+      }
+      if (top === "array" && asm.depth === 1 && Array.isArray(asm.current) && asm.current.length > 0) {
+        yield asObject(asm.current.pop(), `index ${count++}`);
+      } else if (top === "object" && asm.depth === 2 && Array.isArray(asm.current)) {
+        const key = asm.stack[1];
+        if (typeof key === "string" && keys.has(key) && (pageKey === null || pageKey === key)) {
+          pageKey = key;
+          if (asm.current.length > 0) yield asObject(asm.current.pop(), `${key}[${count++}]`);
+        }
+      }
     }
     if (parser.failure) {
-      yield {
-        ok: false,
-        position: `index ${index}`,
-        reason: `invalid JSON: ${parser.failure.message}; the rest of the file was not read`,
-      };
+      yield { ok: false, position: next(), reason: `invalid JSON: ${parser.failure.message}; the rest of the file was not read` };
+    } else if (top === "object" && pageKey === null && asm.done) {
+      yield asObject(asm.current, "document");
     }
+  } catch (e) {
+    yield { ok: false, position: next(), reason: `${readFailure(e)}; the rest of the file was not read` };
   } finally {
-    source.destroy();
+    bytes.destroy();
     parser.destroy();
-    elements.destroy();
   }
 }
 
-function asObject(value: unknown, position: string): RawItem {
-  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
-    return { ok: true, value: value as Record<string, unknown>, position };
-  }
+export function asObject(value: unknown, position: string): RawItem {
+  if (isObject(value)) return { ok: true, value, position };
   const got = value === null ? "null" : Array.isArray(value) ? "an array" : `a ${typeof value}`;
   return { ok: false, position, reason: `not a JSON object (got ${got})` };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 interface ParserInternals {

@@ -1,50 +1,30 @@
-import { UserError, type Platform } from "../model/index.js";
+import type { Platform } from "../model/index.js";
 import type { TraceRecord } from "../model/index.js";
 import { ContextIndex, type ContextStore } from "./context.js";
+import { detect } from "./formats/detect.js";
 import { langfuseObservations, langfuseTraces } from "./langfuse/format.js";
+import { langfuseScores } from "./langfuse/scores.js";
 import { langSmithRuns } from "./langsmith/format.js";
-import { readRaw, sniffEncoding, type RawItem } from "./read-json.js";
-import type { ContextFacts, DetectedInput, InputFormat, InputKind, SourceItem, TraceSource } from "./source.js";
+import { readRaw, type RawItem } from "./read-raw.js";
+import type { ContextFacts, DetectedInput, DetectOverride, InputFormat, InputKind, SourceItem, TraceSource } from "./source.js";
 
-/** Every input kind, tried in this order when detecting (LangSmith runs also have a trace_id). */
+export { expandInputs } from "./expand.js";
+
+/** Every input kind; detection goes through the export dialects (formats/dialects.ts). */
 export const formats = {
   "langsmith-runs": langSmithRuns,
   "langfuse-observations": langfuseObservations,
   "langfuse-traces": langfuseTraces,
+  "langfuse-scores": langfuseScores,
 } satisfies Record<InputKind, InputFormat>;
 
-const EXPECTED =
-  "expected a JSON array or JSONL file of LangSmith runs (run_type, dotted_order, trace_id), " +
-  "Langfuse observations (type, traceId, startTime) or Langfuse traces (id, timestamp, userId/metadata/tags)";
-
-/** A malformed first line should not hide a good export: look a few records further. */
-const DETECTION_LOOKAHEAD = 10;
-
-/** Platform and kind of one input, from its first records (streamed: the rest is not read). */
-export async function detectInput(path: string): Promise<DetectedInput> {
-  const encoding = await sniffEncoding(path).catch((e: NodeJS.ErrnoException) => {
-    throw new UserError(`${path}: cannot read the file (${e.code ?? e.message})`);
-  });
-  if (typeof encoding !== "string") {
-    throw new UserError(
-      encoding.found === null
-        ? `${path}: the file is empty; ${EXPECTED}`
-        : `${path}: not JSON or JSONL (starts with ${JSON.stringify(encoding.found)}); ${EXPECTED}`,
-    );
-  }
-  let seen = 0;
-  let firstKeys: string[] | null = null;
-  for await (const item of readRaw(path, encoding)) {
-    if (item.ok) {
-      const format = Object.values(formats).find((f) => f.recognise(item.value));
-      if (format) return { path, platform: format.platform, kind: format.kind, encoding };
-      firstKeys ??= Object.keys(item.value).slice(0, 12);
-    }
-    if (++seen >= DETECTION_LOOKAHEAD) break;
-  }
-  if (seen === 0) throw new UserError(`${path}: no records in the file; ${EXPECTED}`);
-  const what = firstKeys ? `the first record has keys ${firstKeys.join(", ")}` : `no readable JSON object in the first ${seen} records`;
-  throw new UserError(`${path}: not a recognised trace export (${what}); ${EXPECTED}`);
+/**
+ * Platform, kind, container (JSON array/JSONL/page/CSV/Parquet), gzip and export dialect of one
+ * input, from its content (streamed: only the first records are read). `override` forces what
+ * `--source`/`--format` name. An unreadable or unrecognisable file is a UserError naming it.
+ */
+export async function detectInput(path: string, override?: DetectOverride): Promise<DetectedInput> {
+  return detect(path, override);
 }
 
 /**
@@ -148,7 +128,7 @@ export async function* readDetected(inputs: DetectedInput[], opts: ReadOptions =
 }
 
 function rawOf(input: DetectedInput): AsyncGenerator<RawItem> {
-  return readRaw(input.path, input.encoding);
+  return readRaw(input);
 }
 
 /** The TraceSource contract per platform, over already-detected inputs. */

@@ -1,14 +1,38 @@
 import type { AttributeValue, Platform, Quarantined, TraceRecord } from "../model/index.js";
 
-/** What one input file holds, detected from its content. */
-export type InputKind = "langsmith-runs" | "langfuse-observations" | "langfuse-traces";
+/** What one input file holds, detected from its content. Scores are recognised so they can be skipped, never billed. */
+export type InputKind = "langsmith-runs" | "langfuse-observations" | "langfuse-traces" | "langfuse-scores";
+
+/**
+ * How records are laid out in a file. `json-document` is one JSON object: an API response page
+ * (`{"runs": [...]}`, `{"items": [...]}`, `{"data": [...]}`) or a single record.
+ */
+export type Container = "json-array" | "jsonl" | "json-document" | "csv" | "parquet";
+
+/**
+ * Which export wrote the records, when that changes their shape: `api` = the platforms' API
+ * objects (SDK dumps, API pages); the others are translated to that shape while reading
+ * (snake_case ClickHouse rows, JSON text in CSV cells or Parquet columns, UI export columns).
+ */
+export type Dialect = "api" | "langsmith-bulk-export" | "langfuse-ui-export" | "langfuse-blob-export";
 
 export interface DetectedInput {
   path: string;
   platform: Platform;
   kind: InputKind;
-  /** "json-array" or "jsonl". */
-  encoding: "json-array" | "jsonl";
+  container: Container;
+  /** From the magic bytes, never the file name. */
+  compression: "gzip" | null;
+  dialect: Dialect;
+  /** What the user should be told about this input as a whole (e.g. that it is not billable). */
+  notes?: string[];
+}
+
+/** Forces what content detection would otherwise decide (`--source`, `--format`). */
+export interface DetectOverride {
+  platform?: Platform;
+  kind?: InputKind;
+  container?: Container;
 }
 
 /** One item streamed out of the inputs: a normalized record or a quarantine entry. */
@@ -23,6 +47,8 @@ export type SourceItem =
       /** Input and raw-item indexes, for checkpoints: items come in this order. */
       inputIndex: number;
       itemIndex: number;
+      /** What the export could not say about this record (e.g. an unknown cache split); from the raw item. */
+      notes?: string[];
     }
   | { kind: "quarantine"; entry: Quarantined; inputIndex: number; itemIndex: number };
 

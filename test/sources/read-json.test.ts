@@ -1,12 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { readRaw, sniffEncoding, type RawItem } from "../../src/sources/read-json.js";
+import { readFile } from "node:fs/promises";
+import { sniffContainer } from "../../src/sources/formats/container.js";
+import { readContainer, type RawItem } from "../../src/sources/read-raw.js";
 import { tempFile } from "./helpers.js";
 
 async function all(path: string, encoding: "jsonl" | "json-array"): Promise<RawItem[]> {
   const out: RawItem[] = [];
-  for await (const item of readRaw(path, encoding)) out.push(item);
+  for await (const item of readContainer(path, encoding, null)) out.push(item);
   return out;
 }
+
+const sniffEncoding = async (path: string) => sniffContainer(await readFile(path));
 
 describe("readRaw: JSONL", () => {
   it("tolerates a BOM, CRLF and blank lines; positions are 1-based physical lines", async () => {
@@ -73,7 +77,7 @@ describe("readRaw: JSON array", () => {
   it("the consumer can stop early", async () => {
     const path = await tempFile("d.json", "[" + Array.from({ length: 5000 }, (_, i) => `{"i":${i}}`).join(",") + "]");
     let seen = 0;
-    for await (const _item of readRaw(path, "json-array")) if (++seen === 2) break;
+    for await (const _item of readContainer(path, "json-array", null)) if (++seen === 2) break;
     expect(seen).toBe(2);
   });
 });
@@ -87,7 +91,7 @@ describe("sniffEncoding", () => {
   });
 
   it("reports what it found otherwise", async () => {
-    expect(await sniffEncoding(await tempFile("x", "id,name\n1,a\n"))).toEqual({ found: "id,name\n1,a\n" });
+    expect(await sniffEncoding(await tempFile("x", "id name\n1 a\n"))).toEqual({ found: "id name\n1 a\n" });
     expect(await sniffEncoding(await tempFile("x", " \n\r\n"))).toEqual({ found: null });
   });
 });

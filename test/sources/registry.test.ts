@@ -10,19 +10,19 @@ describe("detectInput", () => {
     [LS_RUNS_V2, "langsmith", "langsmith-runs", "json-array"],
     [LF_OBSERVATIONS, "langfuse", "langfuse-observations", "jsonl"],
     [LF_TRACES, "langfuse", "langfuse-traces", "json-array"],
-  ])("%s", async (path, platform, kind, encoding) => {
-    expect(await detectInput(path)).toEqual({ path, platform, kind, encoding });
+  ])("%s", async (path, platform, kind, container) => {
+    expect(await detectInput(path)).toEqual({ path, platform, kind, container, compression: null, dialect: "api" });
   });
 
   it("detects from content, not the file name", async () => {
     const misnamed = await tempFile("traces.json", await readFile(LF_OBSERVATIONS));
-    expect(await detectInput(misnamed)).toMatchObject({ kind: "langfuse-observations", encoding: "jsonl" });
+    expect(await detectInput(misnamed)).toMatchObject({ kind: "langfuse-observations", container: "jsonl" });
   });
 
   it("tolerates a BOM, CRLF and leading blank lines", async () => {
     const lines = (await readFile(LS_RUNS, "utf8")).split("\n").slice(0, 3).join("\r\n");
     const path = await tempFile("runs.txt", "\uFEFF\r\n\r\n" + lines + "\r\n");
-    expect(await detectInput(path)).toMatchObject({ kind: "langsmith-runs", encoding: "jsonl" });
+    expect(await detectInput(path)).toMatchObject({ kind: "langsmith-runs", container: "jsonl" });
   });
 
   it("looks past a malformed first line", async () => {
@@ -41,11 +41,12 @@ describe("detectInput", () => {
   });
 
   it.each([
-    ["an unrecognised object", "other.jsonl", '{"foo": 1, "bar": 2}\n', /other\.jsonl: not a recognised trace export \(the first record has keys foo, bar\); expected a JSON array or JSONL file of LangSmith runs/],
-    ["an empty file", "empty.json", "", /empty\.json: the file is empty; expected a JSON array or JSONL/],
+    ["an unrecognised object", "other.jsonl", '{"foo": 1, "bar": 2}\n', /other\.jsonl: not a recognised trace export \(the first record has keys foo, bar\); expected LangSmith runs/],
+    ["an empty file", "empty.json", "", /empty\.json: the file is empty; expected LangSmith runs/],
     ["an empty array", "none.json", "[]\n", /none\.json: no records in the file; expected/],
-    ["CSV", "export.csv", '"id","traceId"\n"1","2"\n', /export\.csv: not JSON or JSONL \(starts with "\\"id\\",\\"traceId\\"/],
-    ["a single pretty-printed object", "page.json", '{\n  "runs": []\n}\n', /page\.json: not a recognised trace export \(no readable JSON object in the first 3 records\)/],
+    ["a CSV of something else", "export.csv", '"id","traceId"\n"1","2"\n', /export\.csv: not a recognised trace export \(the first record has keys id, traceId\)/],
+    ["an empty API page", "page.json", '{\n  "runs": []\n}\n', /page\.json: no records in the file/],
+    ["plain text", "notes.txt", "hello world\n", /notes\.txt: not JSON, JSONL, CSV or Parquet \(starts with "hello world/],
   ])("%s is a UserError naming the file and saying what was expected", async (_label, name, content, message) => {
     const path = await tempFile(name, content);
     const error = await detectInput(path).catch((e: unknown) => e);
