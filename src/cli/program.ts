@@ -14,12 +14,14 @@ export function buildProgram(): Command {
   program
     .command("preview")
     .description("dry run: what would be billed (no Redis, no network)")
-    .argument("<inputs...>", "export files (LangSmith runs, Langfuse observations/traces; JSON array or JSONL), any order")
+    .argument("<inputs...>", "export files, directories or globs (LangSmith runs, Langfuse observations/traces; JSON, JSONL, CSV, Parquet, gzip), any order")
     .option("--mapping <path>", "mapping file or directory (default: MAPPINGS_DIR or ./mappings)")
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
-    .action(async (inputs: string[], o: { mapping?: string; format: string }) => {
+    .addOption(new Option("--source <platform>", "don't detect the platform").choices(["langsmith", "langfuse"]))
+    .addOption(new Option("--input-format <container>", "don't detect the file format").choices(["json-array", "jsonl", "json-document", "csv", "parquet"]))
+    .action(async (inputs: string[], o: { mapping?: string; format: string; source?: string; inputFormat?: string }) => {
       const { previewCommand } = await import("./commands/preview.js");
-      await run(() => previewCommand(inputs, { mapping: o.mapping ?? process.env.MAPPINGS_DIR ?? "./mappings", format: o.format }))();
+      await run(() => previewCommand(inputs, { ...o, mapping: o.mapping ?? process.env.MAPPINGS_DIR ?? "./mappings" }))();
     });
 
   const mappings = program.command("mappings").description("work with mapping files");
@@ -43,11 +45,13 @@ export function buildProgram(): Command {
   program
     .command("sync")
     .description("enqueue inputs for delivery to a billing destination")
-    .argument("<inputs...>", "export files")
+    .argument("<inputs...>", "export files, directories or globs")
     .requiredOption("--destination <name>", "lago or openmeter")
     .option("--mapping <path>", "mapping file or directory (default: MAPPINGS_DIR)")
     .option("--wait", "block until every event is delivered or dead-lettered; exit 1 if any was dead-lettered")
-    .action(async (inputs: string[], o: { destination: string; mapping?: string; wait?: boolean }) => {
+    .addOption(new Option("--source <platform>", "don't detect the platform").choices(["langsmith", "langfuse"]))
+    .addOption(new Option("--input-format <container>", "don't detect the file format").choices(["json-array", "jsonl", "json-document", "csv", "parquet"]))
+    .action(async (inputs: string[], o: { destination: string; mapping?: string; wait?: boolean; source?: string; inputFormat?: string }) => {
       const { syncCommand } = await import("./commands/sync.js");
       await run(() => syncCommand(inputs, o))();
     });

@@ -1,6 +1,7 @@
 import { evaluateRecord, type MappingSet } from "../mapping/index.js";
 import type { BillableEvent, Quarantined, Skip, TraceRecord } from "../model/index.js";
 import type { ContextStore } from "../sources/context.js";
+import type { DetectOverride } from "../sources/source.js";
 import { readInputs, type ResumePoint } from "../sources/registry.js";
 
 /** A store that can hold records back until their trace context arrives (the worker's Redis store). */
@@ -20,6 +21,8 @@ export type MappedItem = (
   | { kind: "quarantine"; entry: Quarantined }
   /** Held back until its trace context arrives (worker only). */
   | { kind: "parked"; record: TraceRecord }
+  /** What the reader says about an input (once per input and note). */
+  | { kind: "note"; input: string; note: string }
 ) & {
   /** Position reached once this item is handled: a resumed read continues after it. */
   at?: ResumePoint;
@@ -27,6 +30,7 @@ export type MappedItem = (
 
 export interface MapOptions {
   store?: ContextStore | ParkingStore;
+  override?: DetectOverride;
   resume?: ResumePoint;
 }
 
@@ -80,8 +84,12 @@ export async function* mapInputs(inputs: string[], mappings: MappingSet, opts: M
     }
   };
 
-  for await (const item of readInputs(inputs, { store: opts.store, resume: opts.resume })) {
+  for await (const item of readInputs(inputs, { store: opts.store, resume: opts.resume, override: opts.override })) {
     const at = { input: item.inputIndex, item: item.itemIndex + 1 };
+    if (item.kind === "note") {
+      yield { kind: "note", input: item.input, note: item.note, at };
+      continue;
+    }
     if (item.kind === "quarantine") {
       yield { kind: "quarantine", entry: item.entry, at };
       continue;

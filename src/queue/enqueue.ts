@@ -4,6 +4,7 @@ import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Config } from "../config/env.js";
 import type { Destination } from "../model/index.js";
+import type { DetectOverride } from "../sources/source.js";
 import { INGEST_QUEUE, bullPrefix, type IngestJobData } from "./jobs.js";
 import { SyncProgress, type SyncSnapshot } from "./progress.js";
 import { jobDefaults } from "./worker.js";
@@ -12,7 +13,7 @@ import { jobDefaults } from "./worker.js";
 export async function enqueueSync(
   conn: Redis,
   config: Config,
-  req: { destination: Destination; inputs: string[]; mappingPath: string },
+  req: { destination: Destination; inputs: string[]; mappingPath: string; override?: DetectOverride },
 ): Promise<string> {
   const syncId = randomUUID();
   const progress = new SyncProgress(conn, config.queuePrefix);
@@ -24,6 +25,7 @@ export async function enqueueSync(
       destination: req.destination,
       inputs: req.inputs.map((p) => resolve(p)),
       mappingPath: resolve(req.mappingPath),
+      ...(req.override ? { override: req.override } : {}),
     };
     await queue.add("ingest", data, { ...jobDefaults(config), jobId: `ingest-${syncId}` });
   } finally {

@@ -119,11 +119,21 @@ export function ingestProcessor(deps: IngestDeps) {
         group = [];
       };
 
-      for await (const item of mapInputs(inputs, mappings, { store, resume: resumed?.resume })) {
+      let counted: ResumePoint | undefined;
+      for await (const item of mapInputs(inputs, mappings, { store, resume: resumed?.resume, override: job.data.override })) {
+        if (item.kind === "note") {
+          // Idempotent (a set per input), so it can go straight into the committed state.
+          const s = (state.perInput[item.input] ??= { records: 0, quarantined: 0, events: 0 });
+          if (!(s.notes ??= []).includes(item.note)) s.notes.push(item.note);
+          continue;
+        }
         if (item.at && (item.at.input !== groupAt?.input || item.at.item !== groupAt?.item)) {
           await endGroup();
           groupAt = item.at;
-          if (item.kind !== "quarantine") delta.records[item.at.input] = (delta.records[item.at.input] ?? 0) + 1;
+        }
+        if (item.at && item.kind !== "quarantine" && (item.at.input !== counted?.input || item.at.item !== counted?.item)) {
+          counted = item.at;
+          delta.records[item.at.input] = (delta.records[item.at.input] ?? 0) + 1;
         }
         if (item.kind === "event") {
           group.push(item.event);

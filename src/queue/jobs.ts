@@ -1,5 +1,6 @@
 import type { BillableEvent, Destination, Quarantined } from "../model/index.js";
 import type { ResumePoint } from "../sources/registry.js";
+import type { DetectOverride } from "../sources/source.js";
 
 /**
  * Queue names and JSON-safe job payloads. Jobs carry whole inputs (ingest) or full destination
@@ -28,6 +29,8 @@ export interface InputSummary {
   records: number;
   quarantined: number;
   events: number;
+  /** What the reader said about the input (e.g. the cache split is unknown). */
+  notes?: string[];
 }
 
 export interface IngestJobData {
@@ -37,6 +40,8 @@ export interface IngestJobData {
   inputs: string[];
   /** Absolute mapping file or directory. */
   mappingPath: string;
+  /** --source / --input-format given to sync. */
+  override?: DetectOverride;
   checkpoint?: IngestCheckpoint;
 }
 

@@ -33,7 +33,7 @@ export async function detectInput(path: string, override?: DetectOverride): Prom
  */
 export async function* readInputs(paths: string[], opts: ReadOptions = {}): AsyncGenerator<SourceItem> {
   const inputs: DetectedInput[] = [];
-  for (const path of paths) inputs.push(await detectInput(path));
+  for (const path of paths) inputs.push(await detectInput(path, opts.override));
   yield* readDetected(inputs, opts);
 }
 
@@ -46,6 +46,8 @@ export interface ResumePoint {
 }
 
 export interface ReadOptions {
+  /** --source / --input-format: what detection must not guess. */
+  override?: DetectOverride;
   /** Where the first pass keeps trace contexts; default: in memory for this read only. */
   store?: ContextStore;
   /** Skip the first pass (its facts are already in a persistent store) and resume the second here. */
@@ -65,6 +67,8 @@ export async function* readDetected(inputs: DetectedInput[], opts: ReadOptions =
   const store = opts.store ?? new ContextIndex();
   if (!opts.resume) {
     for (const [inputIndex, input] of inputs.entries()) {
+      // Scores are recognised so a blob export directory can be given whole; they bill nothing.
+      if (input.kind === "langfuse-scores") continue;
       const format: InputFormat = formats[input.kind];
       // Context-only inputs are not read again, so their bad records are reported now.
       const reportHere = !format.normalize;
@@ -92,7 +96,17 @@ export async function* readDetected(inputs: DetectedInput[], opts: ReadOptions =
   for (const [inputIndex, input] of inputs.entries()) {
     const format: InputFormat = formats[input.kind];
     const normalize = format.normalize;
-    if (!normalize || (opts.resume && inputIndex < opts.resume.input)) continue;
+    if (opts.resume && inputIndex < opts.resume.input) continue;
+    const told = new Set<string>();
+    const tell = function* (notes: readonly string[] | undefined, itemIndex: number): Generator<SourceItem> {
+      for (const note of notes ?? []) {
+        if (told.has(note)) continue;
+        told.add(note);
+        yield { kind: "note", input: input.path, note, inputIndex, itemIndex };
+      }
+    };
+    yield* tell(input.notes, -1);
+    if (!normalize) continue;
     const skipUntil = opts.resume && inputIndex === opts.resume.input ? opts.resume.item : 0;
     let page: { record: TraceRecord; position: string; itemIndex: number }[] = [];
     const flush = async function* (): AsyncGenerator<SourceItem> {
@@ -113,6 +127,7 @@ export async function* readDetected(inputs: DetectedInput[], opts: ReadOptions =
         yield quarantine(input, item, inputIndex, itemIndex);
         continue;
       }
+      if (item.notes) yield* tell(item.notes, itemIndex - 1);
       try {
         page.push({ record: normalize(item.value), position: item.position, itemIndex });
       } catch (e) {

@@ -50,7 +50,9 @@ export type SourceItem =
       /** What the export could not say about this record (e.g. an unknown cache split); from the raw item. */
       notes?: string[];
     }
-  | { kind: "quarantine"; entry: Quarantined; inputIndex: number; itemIndex: number };
+  | { kind: "quarantine"; entry: Quarantined; inputIndex: number; itemIndex: number }
+  /** Something the reader must tell about an input (e.g. the cache split is unknown), once per input. */
+  | { kind: "note"; input: string; note: string; inputIndex: number; itemIndex: number };
 
 /**
  * The contract of a platform source. `read` streams every input (never holding a whole file),

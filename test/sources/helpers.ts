@@ -35,16 +35,20 @@ export interface Collected {
   quarantined: Quarantined[];
   /** Where each record came from, keyed by record id. */
   positions: Map<string, string>;
+  /** "<input>: <note>" for every note a reader gave. */
+  notes: string[];
 }
 
 export async function collect(paths: string[]): Promise<Collected> {
-  const out: Collected = { records: [], quarantined: [], positions: new Map() };
+  const out: Collected = { records: [], quarantined: [], positions: new Map(), notes: [] };
   for await (const item of readInputs(paths)) {
     if (item.kind === "record") {
       out.records.push(item.record);
       out.positions.set(item.record.recordId, `${item.input}#${item.position}`);
-    } else {
+    } else if (item.kind === "quarantine") {
       out.quarantined.push(item.entry);
+    } else {
+      out.notes.push(`${item.input}: ${item.note}`);
     }
   }
   return out;

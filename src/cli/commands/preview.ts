@@ -3,8 +3,9 @@ import type { Quarantined, Skip } from "../../model/index.js";
 import { UserError } from "../../model/index.js";
 import { table } from "../table.js";
 import { mapInputs } from "../../pipeline/map-inputs.js";
+import { overrideOf, resolveInputs, type InputOptions } from "../inputs.js";
 
-export interface PreviewOptions {
+export interface PreviewOptions extends InputOptions {
   mapping: string;
   format: string;
 }
@@ -15,6 +16,9 @@ interface Row { customer: string; metric: string; model: string; type: string; v
 export async function previewCommand(inputs: string[], opts: PreviewOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   if (opts.format !== "table" && opts.format !== "json") throw new UserError(`--format must be table or json (got "${opts.format}")`);
   const mappings = await loadMappingSet(opts.mapping);
+  const files = await resolveInputs(inputs);
+  const override = overrideOf(opts);
+  const notes: string[] = [];
   const skipped: Skip[] = [];
   const quarantined: Quarantined[] = [];
   // The same call can be traced twice (overlapping exports, a gateway and an SDK): its events
@@ -25,7 +29,7 @@ export async function previewCommand(inputs: string[], opts: PreviewOptions, out
     // Events are streamed out as they are produced; only skips and quarantine entries are held.
     out.write('{"events":[');
     let first = true;
-    for await (const item of mapInputs(inputs, mappings)) {
+    for await (const item of mapInputs(files, mappings, { override })) {
       if (item.kind === "event") {
         const e = item.event;
         if (!fresh(e.id)) continue;
@@ -34,13 +38,14 @@ export async function previewCommand(inputs: string[], opts: PreviewOptions, out
         first = false;
       } else if (item.kind === "skip") skipped.push({ source_record_id: item.skip.source_record_id, reason: item.skip.reason });
       else if (item.kind === "quarantine") quarantined.push(item.entry);
+      else if (item.kind === "note") process.stderr.write(`note: ${item.input}: ${item.note}\n`);
     }
     out.write(`\n],\n"skipped":${JSON.stringify(skipped)},\n"quarantined":${JSON.stringify(quarantined)}}\n`);
     return 0;
   }
 
   const rows = new Map<string, Row>();
-  for await (const item of mapInputs(inputs, mappings)) {
+  for await (const item of mapInputs(files, mappings, { override })) {
     if (item.kind === "event") {
       const e = item.event;
       if (!fresh(e.id)) continue;
@@ -53,6 +58,7 @@ export async function previewCommand(inputs: string[], opts: PreviewOptions, out
       rows.set(k, r);
     } else if (item.kind === "skip") skipped.push(item.skip);
     else if (item.kind === "quarantine") quarantined.push(item.entry);
+    else if (item.kind === "note") notes.push(`${item.input}: ${item.note}`);
   }
   const t = table(["Customer", "Metric", "Model", "Type", "Quantity", "Events"], ["left", "left", "left", "left", "right", "right"]);
   const sorted = [...rows.values()].sort((a, b) => a.customer.localeCompare(b.customer) || a.metric.localeCompare(b.metric) || a.model.localeCompare(b.model) || a.type.localeCompare(b.type));
@@ -71,6 +77,7 @@ export async function previewCommand(inputs: string[], opts: PreviewOptions, out
     out.write(`${qt.toString()}\n`);
     if (quarantined.length > 50) out.write(`… and ${quarantined.length - 50} more quarantined records\n`);
   }
+  for (const n of notes) out.write(`note: ${n}\n`);
   out.write(`${sorted.reduce((a, r) => a + r.events, 0)} events, ${skipped.length} skipped, ${quarantined.length} quarantined.\n`);
   return 0;
 }

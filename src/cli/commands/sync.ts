@@ -3,8 +3,9 @@ import { enqueueSync, waitForSync } from "../../queue/enqueue.js";
 import type { SyncSnapshot } from "../../queue/progress.js";
 import { detectInput } from "../../sources/registry.js";
 import { baseContext, connectRedis, parseDestination } from "../context.js";
+import { overrideOf, resolveInputs, type InputOptions } from "../inputs.js";
 
-export interface SyncOptions {
+export interface SyncOptions extends InputOptions {
   destination: string;
   mapping?: string;
   wait?: boolean;
@@ -24,7 +25,10 @@ export function formatSnapshot(s: SyncSnapshot): string {
   const inputs = Object.entries(s.perInput);
   if (inputs.length) {
     lines.push("  per input:");
-    for (const [path, i] of inputs) lines.push(`    ${path}: ${i.records} records, ${i.events} events, ${i.quarantined} quarantined`);
+    for (const [path, i] of inputs) {
+      lines.push(`    ${path}: ${i.records} records, ${i.events} events, ${i.quarantined} quarantined`);
+      for (const note of i.notes ?? []) lines.push(`      note: ${note}`);
+    }
   }
   for (const [reason, n] of Object.entries(s.skipReasons).sort((a, b) => b[1] - a[1])) lines.push(`    ${String(n).padStart(5)}  ${reason}`);
   for (const q of s.quarantine.slice(0, 20)) lines.push(`    quarantined ${q.input} ${q.position}: ${q.reason}`);
@@ -33,16 +37,18 @@ export function formatSnapshot(s: SyncSnapshot): string {
 }
 
 /** Enqueues the inputs; with --wait, blocks until each event is delivered or dead-lettered. */
-export async function syncCommand(inputs: string[], opts: SyncOptions): Promise<number> {
+export async function syncCommand(args: string[], opts: SyncOptions): Promise<number> {
   const { config } = baseContext();
   const destination = parseDestination(opts.destination);
   const mappingPath = opts.mapping ?? config.mappingsDir;
   // Fail here, not in the worker, on what the caller can fix right away.
   await loadMappingSet(mappingPath);
-  for (const i of inputs) await detectInput(i);
+  const inputs = await resolveInputs(args);
+  const override = overrideOf(opts);
+  for (const i of inputs) await detectInput(i, override);
   const redis = await connectRedis(config);
   try {
-    const syncId = await enqueueSync(redis, config, { destination, inputs, mappingPath });
+    const syncId = await enqueueSync(redis, config, { destination, inputs, mappingPath, override });
     console.log(`enqueued sync ${syncId} (${inputs.length} input${inputs.length === 1 ? "" : "s"} → ${destination})`);
     if (!opts.wait) return 0;
     const started = Date.now();
