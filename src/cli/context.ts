@@ -3,6 +3,8 @@ import { destinationSettings, loadConfig, type Config } from "../config/env.js";
 import { RedisLedger } from "../ledger/redis-ledger.js";
 import { DESTINATIONS, UserError, type Destination } from "../model/index.js";
 import { createLogger, type Logger } from "../runtime/logger.js";
+import { SyncProgress } from "../queue/progress.js";
+import type { SyncSummary } from "../reconcile/reconcile.js";
 import { createSink } from "../sinks/registry.js";
 import type { BillingSink } from "../sinks/sink.js";
 
@@ -22,6 +24,16 @@ export function configuredSinks(config: Config): Partial<Record<Destination, Bil
   if (config.lago.apiUrl && config.lago.apiKey) out.lago = sinkFor(config, "lago");
   if (config.openmeter.url && config.openmeter.apiKey) out.openmeter = sinkFor(config, "openmeter");
   return out;
+}
+
+/** The last week's syncs to a destination, as the report shows them. */
+export async function recentSyncs(redis: Redis, config: Config, destination: Destination): Promise<SyncSummary[]> {
+  const snaps = await new SyncProgress(redis, config.queuePrefix).recent(destination, new Date(Date.now() - 7 * 86_400_000));
+  return snaps.map((s) => ({
+    syncId: s.syncId, startedAt: s.startedAt, events: s.events, delivered: s.delivered, already: s.already,
+    dead: s.dead, skipped: s.skipped, quarantined: s.quarantined, parked: s.parked,
+    inputs: Object.entries(s.perInput).map(([input, i]) => ({ input, records: i.records, events: i.events, quarantined: i.quarantined, notes: i.notes ?? [] })),
+  }));
 }
 
 export function ledgerFor(redis: Redis, config: Config): RedisLedger {

@@ -57,6 +57,22 @@ export function buildProgram(): Command {
     });
 
   program
+    .command("pull")
+    .description("read the LangSmith / Langfuse API from the stored position (or --from) up to now − lag, window by window")
+    .argument("<platform>", "langfuse or langsmith")
+    .option("--from <iso>", "where a never-pulled project starts (ignored once it has a watermark)")
+    .option("--to <iso>", "stop here (exclusive); never later than now − TRACEBILL_PULL_LAG_MINUTES")
+    .option("--out <dir>", "write each window as JSONL here (with --destination default: TRACEBILL_PULL_SPOOL_DIR)")
+    .option("--destination <name>", "lago or openmeter: one ingest job per window")
+    .option("--mapping <path>", "mapping file or directory (default: MAPPINGS_DIR)")
+    .option("--replay", "re-read [--from, --to) without reading or moving the watermark")
+    .option("--wait", "with --destination: block until every event is delivered or dead-lettered")
+    .action(async (platform: string, o: Record<string, string | boolean | undefined>) => {
+      const { pullCommand } = await import("./commands/pull.js");
+      await run(() => pullCommand(platform, o as Parameters<typeof pullCommand>[1]))();
+    });
+
+  program
     .command("reconcile")
     .description("compare what was delivered with what the destination holds; writes report.md and report.json")
     .requiredOption("--destination <name>", "lago or openmeter")

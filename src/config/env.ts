@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { UserError, type Destination } from "../model/index.js";
+import { PULL_ENV_VARIABLES, parsePullEnv, type PullConfig } from "../pull/settings.js";
 
 /**
  * Every setting tracebill reads from the environment, parsed once. An invalid value stops
@@ -40,7 +41,7 @@ const schema = z.object({
 export type Env = z.infer<typeof schema>;
 
 /** Every variable tracebill reads (kept in step with .env.example by a test). */
-export const ENV_VARIABLES = Object.keys(schema.shape);
+export const ENV_VARIABLES = [...Object.keys(schema.shape), ...PULL_ENV_VARIABLES];
 
 export interface Config {
   redisUrl: string;
@@ -61,6 +62,8 @@ export interface Config {
   logLevel: Env["LOG_LEVEL"];
   lago: { apiUrl?: string; apiKey?: string };
   openmeter: { url?: string; apiKey?: string };
+  /** API pull mode (LangSmith / Langfuse credentials, lag, windows, schedule). */
+  pull: PullConfig;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -93,6 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     lago: { apiUrl: e.LAGO_API_URL, apiKey: e.LAGO_API_KEY },
     openmeter: { url: e.OPENMETER_URL, apiKey: e.OPENMETER_API_KEY },
+    pull: parsePullEnv(env),
   };
 }
 

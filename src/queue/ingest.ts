@@ -83,6 +83,8 @@ export function ingestProcessor(deps: IngestDeps) {
       // `state` covers every item up to state.resume, whose events are all in batches; `delta`
       // counts the items read since, so a checkpoint never claims more than was handed on.
       const state: IngestCheckpoint = structuredClone(resumed ?? freshCheckpoint());
+      // Every input is listed, including context-only ones (Langfuse traces) that yield no records.
+      for (const input of inputs) state.perInput[input] ??= { records: 0, quarantined: 0, events: 0 };
       let delta = emptyDelta();
       let cp: IngestCheckpoint = structuredClone(state);
       const size = sink.limits.maxBatchSize;

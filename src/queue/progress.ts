@@ -50,9 +50,29 @@ export class SyncProgress {
     return `${this.prefix}:sync:{${id}}`;
   }
 
+  private index(destination: string): string {
+    return `${this.prefix}:syncs:${destination}`;
+  }
+
   async start(syncId: string, destination: string): Promise<void> {
-    await this.redis.hset(this.key(syncId), { destination, ingestDone: "0", startedAt: new Date().toISOString() });
+    const now = Date.now();
+    await this.redis.hset(this.key(syncId), { destination, ingestDone: "0", startedAt: new Date(now).toISOString() });
     await this.redis.expire(this.key(syncId), 604800);
+    // Syncs of the last week per destination, for the reconciliation report's input summary.
+    await this.redis.zadd(this.index(destination), now, syncId);
+    await this.redis.zremrangebyscore(this.index(destination), 0, now - 604_800_000);
+  }
+
+  /** Snapshots of the syncs to `destination` started since `since`, oldest first. */
+  async recent(destination: string, since: Date): Promise<(SyncSnapshot & { startedAt: string })[]> {
+    const ids = await this.redis.zrangebyscore(this.index(destination), since.getTime(), "+inf");
+    const out: (SyncSnapshot & { startedAt: string })[] = [];
+    for (const id of ids) {
+      const s = await this.snapshot(id);
+      const startedAt = await this.redis.hget(this.key(id), "startedAt");
+      if (s && startedAt) out.push({ ...s, startedAt });
+    }
+    return out;
   }
 
   async settle(syncId: string, eventIds: string[], status: SettleStatus): Promise<number> {

@@ -26,6 +26,21 @@ export interface ReportInput {
   held: UsageTotal[];
   deadLetters: { count: number; byReason: Record<string, number> };
   generatedAt: string;
+  /** Recent syncs to this destination with what each input gave (records, events, quarantined, notes). */
+  syncs?: SyncSummary[];
+}
+
+export interface SyncSummary {
+  syncId: string;
+  startedAt: string;
+  events: number;
+  delivered: number;
+  already: number;
+  dead: number;
+  skipped: number;
+  quarantined: number;
+  parked: number;
+  inputs: { input: string; records: number; events: number; quarantined: number; notes: string[] }[];
 }
 
 export interface Report extends Omit<ReportInput, "sent" | "held"> {

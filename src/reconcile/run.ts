@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { Ledger } from "../ledger/ledger.js";
 import type { Destination } from "../model/index.js";
 import type { BillingSink } from "../sinks/sink.js";
-import { reconcile, type Report } from "./reconcile.js";
+import { reconcile, type Report, type SyncSummary } from "./reconcile.js";
 import { renderJson } from "./report/json.js";
 import { renderMarkdown } from "./report/markdown.js";
 
@@ -23,6 +23,7 @@ export interface RunReconcileOptions {
   sink: BillingSink;
   /** Metrics the mapping set emits, with their quantity property (needed to read Lago events back). */
   metrics: { metric: string; valueProperty: string }[];
+  syncs?: SyncSummary[];
   now?: Date;
 }
 
@@ -50,6 +51,7 @@ export async function runReconcile(o: RunReconcileOptions): Promise<Report> {
     held,
     deadLetters: { count: inWindow.length, byReason },
     generatedAt: (o.now ?? new Date()).toISOString(),
+    ...(o.syncs ? { syncs: o.syncs } : {}),
   });
 }
 

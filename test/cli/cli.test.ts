@@ -108,6 +108,11 @@ describe("worker + sync --wait + reconcile, as separate processes", () => {
       const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
       expect(report.ok).toBe(true);
       expect(report.summary.missing + report.summary.excess).toBe(0);
+      // The per-input summary of the sync is in the report, quarantined lines included.
+      const sync = report.syncs[0];
+      expect(sync.inputs.map((i: { input: string }) => i.input).sort()).toEqual([...inputs].sort());
+      expect(sync.inputs.reduce((a: number, i: { quarantined: number }) => a + i.quarantined, 0)).toBe(2);
+      expect(readFileSync(join(out, "report.md"), "utf8")).toContain("## Recent syncs to this destination");
 
       // Someone else bills acme through the same subscription: the biller now holds more than we sent.
       const res = await fetch(`${sandbox.lagoApiUrl}/api/v1/events`, {

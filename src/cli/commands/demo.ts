@@ -16,7 +16,7 @@ import { packageRoot } from "../../runtime/paths.js";
 import { startRedisServer, type RedisProcess } from "../../runtime/redis-server.js";
 import { demoSeed, startSandbox } from "../../sandbox/index.js";
 import { createSink } from "../../sinks/registry.js";
-import { connectRedis } from "../context.js";
+import { connectRedis, recentSyncs } from "../context.js";
 import { formatSnapshot } from "./sync.js";
 
 export function exampleInputs(root = packageRoot()): string[] {
@@ -97,7 +97,8 @@ export async function demoCommand(): Promise<number> {
       const syncId = await enqueueSync(redis, config, { destination: d, inputs, mappingPath });
       const snap = await waitForSync(redis, config, syncId);
       console.log(formatSnapshot(snap));
-      const report = await runReconcile({ destination: d, from: new Date(minT), to: new Date(maxT + 1), ledger, sink: sinks[d], metrics: metricsOf(mappings) });
+      const syncs = await recentSyncs(redis, config, d);
+      const report = await runReconcile({ destination: d, from: new Date(minT), to: new Date(maxT + 1), ledger, sink: sinks[d], metrics: metricsOf(mappings), syncs });
       const paths = await writeReport(report, join(base.reportsDir, `demo-${stamp}`, d));
       reports[d] = { report, path: paths.markdown };
     }

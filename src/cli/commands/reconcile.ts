@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { loadMappingSet, metricsOf } from "../../mapping/index.js";
 import { UserError } from "../../model/index.js";
 import { runReconcile, writeReport } from "../../reconcile/run.js";
-import { baseContext, connectRedis, ledgerFor, parseDestination, sinkFor } from "../context.js";
+import { baseContext, connectRedis, ledgerFor, parseDestination, recentSyncs, sinkFor } from "../context.js";
 
 export interface ReconcileOptions {
   destination: string;
@@ -29,7 +29,8 @@ export async function reconcileCommand(opts: ReconcileOptions): Promise<number> 
   const mappings = await loadMappingSet(opts.mapping ?? config.mappingsDir);
   const redis = await connectRedis(config);
   try {
-    const report = await runReconcile({ destination, from, to, ledger: ledgerFor(redis, config), sink, metrics: metricsOf(mappings) });
+    const syncs = await recentSyncs(redis, config, destination);
+    const report = await runReconcile({ destination, from, to, ledger: ledgerFor(redis, config), sink, metrics: metricsOf(mappings), syncs });
     const dir = opts.out ?? join(config.reportsDir, `${destination}-${report.generatedAt.replace(/[:.]/g, "-")}`);
     const paths = await writeReport(report, dir);
     const s = report.summary;

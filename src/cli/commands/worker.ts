@@ -1,4 +1,5 @@
 import { UserError } from "../../model/index.js";
+import { startScheduledPullToIngest } from "../../pull/deliver.js";
 import { startWorker } from "../../queue/worker.js";
 import { baseContext, configuredSinks, connectRedis, ledgerFor, redactUrl } from "../context.js";
 
@@ -11,6 +12,9 @@ export async function workerCommand(): Promise<number> {
   }
   const redis = await connectRedis(config);
   const worker = await startWorker({ config, sinks, ledger: ledgerFor(redis, config), logger });
+  // Scheduled API pull, when TRACEBILL_PULL_DESTINATION and platform credentials are set.
+  const pulling = await startScheduledPullToIngest({ config, pull: config.pull, logger });
+  if (pulling) logger.info({ destination: config.pull.destination, everyMinutes: config.pull.everyMs / 60_000 }, "scheduled pull on");
   logger.info({ redis: redactUrl(config.redisUrl) }, "tracebill worker running; SIGTERM to stop");
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -20,6 +24,7 @@ export async function workerCommand(): Promise<number> {
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+  await pulling?.close();
   await worker.close();
   await redis.quit();
   logger.info("worker stopped");

@@ -41,6 +41,17 @@ export function renderMarkdown(r: Report): string {
     for (const [reason, n] of Object.entries(r.deadLetters.byReason).sort((a, b) => b[1] - a[1])) out.push(`| ${cell(reason)} | ${fmt(n)} |`);
     out.push("", "Inspect them with `tracebill dlq` (coming) or in Redis; they were not billed.", "");
   }
+  if (r.syncs?.length) {
+    out.push("## Recent syncs to this destination", "", "| Sync | Started | Events | Delivered | Already held | Dead-lettered | Skipped | Quarantined | Waiting for trace |", "|---|---|--:|--:|--:|--:|--:|--:|--:|");
+    for (const s of r.syncs) {
+      out.push(`| ${s.syncId.slice(0, 8)} | ${s.startedAt} | ${fmt(s.events)} | ${fmt(s.delivered)} | ${fmt(s.already)} | ${fmt(s.dead)} | ${fmt(s.skipped)} | ${fmt(s.quarantined)} | ${fmt(s.parked)} |`);
+    }
+    out.push("", "| Sync | Input | Records | Events | Quarantined | Notes |", "|---|---|--:|--:|--:|---|");
+    for (const s of r.syncs) {
+      for (const i of s.inputs) out.push(`| ${s.syncId.slice(0, 8)} | ${cell(i.input)} | ${fmt(i.records)} | ${fmt(i.events)} | ${fmt(i.quarantined)} | ${cell(i.notes.join("; "))} |`);
+    }
+    out.push("");
+  }
   out.push("Statuses: **matched** = biller holds exactly what was delivered; **missing** = biller holds less (revenue at risk); **excess** = biller holds more (customer over-billed).");
   return out.join("\n") + "\n";
 }
