@@ -7,7 +7,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { FaultInjector, faultPlanSchema, type FaultDecision } from "./faults.js";
-import { parseJson, readBody, writeReply, type ApiRequest, type Reply } from "./http.js";
+import { readBody } from "../runtime/http-body.js";
+import { parseJson, writeReply, type ApiRequest, type Reply } from "./http.js";
 import { LagoApi, lagoServerError } from "./lago-api.js";
 import { OpenMeterApi, problem } from "./openmeter-api.js";
 import type { FaultPlan, RequestRecord, Sandbox, SandboxCounts, SandboxOptions, SandboxState } from "./sandbox.js";

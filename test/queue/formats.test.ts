@@ -4,15 +4,10 @@ import { enqueueSync, waitForSync } from "../../src/queue/enqueue.js";
 import { expandInputs } from "../../src/sources/registry.js";
 import { runCli } from "../support/cli.js";
 import { MAPPINGS, ROOT, openmeterTenantTotals, startStack, type Stack } from "../support/stack.js";
+import { LANGFUSE_FIXTURE_TOTALS } from "../support/expected.js";
 
 const BLOB = join(ROOT, "test/fixtures/langfuse/blob");
-/** The Langfuse reference fixture's totals: the blob export is its twin (see test/sources/twins.test.ts). */
-const LANGFUSE_TOTALS = {
-  acme: { input: 4336, output: 1530 },
-  "10987": { input: 812, output: 230 },
-  globex: { input: 2400, output: 500 },
-  initech: { input: 1420, output: 220 },
-};
+const LANGFUSE_TOTALS = LANGFUSE_FIXTURE_TOTALS;
 
 describe("syncing a Langfuse blob-storage export directory", () => {
   let stack: Stack | undefined;

@@ -6,16 +6,11 @@ import { previewCommand } from "../../src/cli/commands/preview.js";
 import type { Destination } from "../../src/model/index.js";
 import { enqueueSync, waitForSync } from "../../src/queue/enqueue.js";
 import { MAPPINGS, ROOT, lagoTenantTotals, openmeterTenantTotals, startStack, type Stack } from "../support/stack.js";
+import { LANGFUSE_FIXTURE_TOTALS } from "../support/expected.js";
 
 const OBSERVATIONS = join(ROOT, "test/fixtures/langfuse/observations.jsonl");
 const TRACES = join(ROOT, "test/fixtures/langfuse/traces.json");
-/** test/fixtures/langfuse under the default policy (see test/sources/fixture-totals.test.ts). */
-const LANGFUSE_TOTALS = {
-  acme: { input: 4336, output: 1530 },
-  "10987": { input: 812, output: 230 },
-  globex: { input: 2400, output: 500 },
-  initech: { input: 1420, output: 220 },
-};
+const LANGFUSE_TOTALS = LANGFUSE_FIXTURE_TOTALS;
 const TENANTS = Object.keys(LANGFUSE_TOTALS);
 
 async function sync(stack: Stack, destination: Destination, inputs: string[]) {

@@ -16,3 +16,14 @@ export const EXAMPLE_TENANT_TOTALS: TenantTotals = {
 };
 
 export const EXAMPLE_TENANTS = Object.keys(EXAMPLE_TENANT_TOTALS);
+
+/**
+ * test/fixtures/langfuse (observations.jsonl + traces.json) under the default policy, worked out
+ * in test/sources/fixture-totals.test.ts; every Langfuse format twin bills the same.
+ */
+export const LANGFUSE_FIXTURE_TOTALS: TenantTotals = {
+  acme: { input: 4336, output: 1530 },
+  "10987": { input: 812, output: 230 },
+  globex: { input: 2400, output: 500 },
+  initech: { input: 1420, output: 220 },
+};

@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { readBody } from "../../runtime/http-body.js";
 
 export interface StandinRequest {
   method: string;
@@ -58,7 +59,6 @@ export interface Standin {
   stop(): Promise<void>;
 }
 
-const MAX_BODY = 8 * 1024 * 1024;
 
 export async function startStandin(route: (req: StandinRequest) => StandinReply, opts: StandinOptions = {}): Promise<Standin> {
   const now = opts.now ?? Date.now;
@@ -138,23 +138,6 @@ export async function startStandin(route: (req: StandinRequest) => StandinReply,
   };
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        reject(new Error("body too large"));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
 
 function parseOrNull(text: string): unknown {
   if (!text) return null;
