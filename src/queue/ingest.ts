@@ -1,7 +1,6 @@
 import { UnrecoverableError, type Job, type Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Config } from "../config/env.js";
-import { loadMappingSet } from "../mapping/index.js";
 import { UserError, type BillableEvent, type Quarantined } from "../model/index.js";
 import { mapInputs } from "../pipeline/map-inputs.js";
 import type { Logger } from "../runtime/logger.js";
@@ -9,6 +8,7 @@ import type { BillingSink } from "../sinks/sink.js";
 import { RedisContextStore } from "../sources/redis-context.js";
 import type { ResumePoint } from "../sources/registry.js";
 import type { DeliverJobData, IngestCheckpoint, IngestJobData } from "./jobs.js";
+import type { MappingCache } from "./mapping-cache.js";
 import type { SyncProgress } from "./progress.js";
 
 const QUARANTINE_SAMPLE = 200;
@@ -16,6 +16,7 @@ const QUARANTINE_SAMPLE = 200;
 const JOBS_PER_FLUSH = 20;
 
 export interface IngestDeps {
+  mappings: MappingCache;
   config: Config;
   conn: Redis;
   progress: SyncProgress;
@@ -76,7 +77,12 @@ export function ingestProcessor(deps: IngestDeps) {
     }
     const { sink, queue } = target;
     try {
-      const mappings = await loadMappingSet(mappingPath);
+      const loaded = await deps.mappings.load(mappingPath);
+      const mappings = loaded.set;
+      if (loaded.rejected) {
+        logger.error({ syncId, mappingPath }, loaded.rejected);
+        await progress.warn(syncId, loaded.rejected);
+      }
       const store = new RedisContextStore(conn, { prefix: config.queuePrefix, ttlSeconds: config.contextTtlSeconds, parkSeconds: config.parkSeconds });
       const resumed = job.data.checkpoint;
       if (resumed) logger.info({ syncId, resume: resumed.resume, batchNo: resumed.batchNo }, "ingest resuming from checkpoint");

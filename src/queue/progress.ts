@@ -9,6 +9,7 @@ export interface SyncSnapshot {
   destination: string;
   ingestDone: boolean;
   error: string | null;
+  warning: string | null;
   events: number;
   delivered: number;
   already: number;
@@ -99,6 +100,11 @@ export class SyncProgress {
     });
   }
 
+  /** Something the user must know about this sync that did not stop it. */
+  async warn(syncId: string, message: string): Promise<void> {
+    await this.redis.hset(this.key(syncId), { warning: message });
+  }
+
   async fail(syncId: string, message: string): Promise<void> {
     await this.redis.hset(this.key(syncId), { error: message });
   }
@@ -112,6 +118,7 @@ export class SyncProgress {
       destination: h.destination ?? "",
       ingestDone: h.ingestDone === "1",
       error: h.error ?? null,
+      warning: h.warning ?? null,
       events: n("events"),
       delivered: n("delivered"),
       already: n("already"),

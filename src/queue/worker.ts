@@ -8,6 +8,7 @@ import type { BillingSink } from "../sinks/sink.js";
 import { INGEST_QUEUE, bullPrefix, deliverQueue, type DeliverJobData, type IngestJobData } from "./jobs.js";
 import { RetryLaterError, deliverProcessor } from "./deliver.js";
 import { ingestProcessor } from "./ingest.js";
+import { MappingCache } from "./mapping-cache.js";
 import { SyncProgress } from "./progress.js";
 
 export { RetryLaterError };
@@ -70,7 +71,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   };
 
   const ingest = ingestProcessor({
-    config, conn, progress, logger, jobOptions: jobDefaults(config),
+    config, conn, progress, logger, jobOptions: jobDefaults(config), mappings: new MappingCache(),
     sinkFor: (d) => {
       const sink = sinks[d as Destination];
       const queue = queues.get(d as Destination);

@@ -32,6 +32,7 @@ export function formatSnapshot(s: SyncSnapshot): string {
   }
   for (const [reason, n] of Object.entries(s.skipReasons).sort((a, b) => b[1] - a[1])) lines.push(`    ${String(n).padStart(5)}  ${reason}`);
   for (const q of s.quarantine.slice(0, 20)) lines.push(`    quarantined ${q.input} ${q.position}: ${q.reason}`);
+  if (s.warning) lines.push(`  warning: ${s.warning}`);
   if (s.error) lines.push(`  error: ${s.error}`);
   return lines.join("\n");
 }
