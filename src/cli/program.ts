@@ -16,10 +16,25 @@ export function buildProgram(): Command {
     .description("dry run: what would be billed (no Redis, no network)")
     .argument("<inputs...>", "export files, directories or globs (LangSmith runs, Langfuse observations/traces; JSON, JSONL, CSV, Parquet, gzip), any order")
     .option("--mapping <path>", "mapping file or directory (default: MAPPINGS_DIR or ./mappings)")
-    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .option("--against <path>", "baseline mapping file or directory: show what --mapping changes against it, per customer and metric (before, after, difference, % change) and which skip reasons moved; the inputs are read once")
+    .option("--by <properties>", "break the totals down by these event properties too, comma-separated (e.g. model,type)")
+    .addOption(
+      new Option("--format <format>", "table | csv | totals-json: totals per customer × metric, skipped and quarantined records by reason; json: every event, skip and quarantined record (with --against: the comparison as JSON)")
+        .choices(["table", "json", "csv", "totals-json"])
+        .default("table"),
+    )
     .addOption(new Option("--source <platform>", "don't detect the platform").choices(["langsmith", "langfuse"]))
     .addOption(new Option("--input-format <container>", "don't detect the file format").choices(["json-array", "jsonl", "json-document", "csv", "parquet"]))
-    .action(async (inputs: string[], o: { mapping?: string; format: string; source?: string; inputFormat?: string }) => {
+    .addHelpText("after", [
+      "", "Examples:",
+      "  tracebill preview ./exports --by model,type",
+      "  tracebill preview ./exports --format csv > bill.csv",
+      "  tracebill preview ./exports --mapping ./mappings --against ./mappings-before    what an edit changes in the bill",
+      "", "To preview an API window, pull it to files first (--replay leaves the pull watermark alone), then preview them:",
+      "  tracebill pull langsmith --replay --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z --out ./window",
+      "  tracebill preview ./window",
+    ].join("\n"))
+    .action(async (inputs: string[], o: { mapping?: string; against?: string; by?: string; format: string; source?: string; inputFormat?: string }) => {
       const { previewCommand } = await import("./commands/preview.js");
       await run(() => previewCommand(inputs, { ...o, mapping: o.mapping ?? process.env.MAPPINGS_DIR ?? "./mappings" }))();
     });
@@ -32,6 +47,16 @@ export function buildProgram(): Command {
     .action(async (path: string) => {
       const { validateCommand } = await import("./commands/mappings.js");
       await run(() => validateCommand(path))();
+    });
+
+  mappings
+    .command("test")
+    .description("run the mapping tests (*.test.yaml: records and the events or skips they must give); a diff per failing case; exit 1 on any failure")
+    .argument("[path]", "test file, mapping file (its <name>.test.yaml) or directory", process.env.MAPPINGS_DIR ?? "./mappings")
+    .option("--no-color", "plain text even on a terminal (also: NO_COLOR=1)")
+    .action(async (path: string, o: { color: boolean }) => {
+      const { mappingsTestCommand } = await import("./commands/mappings-test.js");
+      await run(() => mappingsTestCommand(path, o.color ? {} : { color: false }))();
     });
 
   program
