@@ -1,4 +1,4 @@
-import { UnrecoverableError, type Job } from "bullmq";
+import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import type { Config } from "../config/env.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { BillableEvent, Destination } from "../model/index.js";
@@ -37,7 +37,7 @@ export function claimLeaseMs(config: Config): number {
  */
 export function deliverProcessor(deps: DeliverDeps) {
   const { ledger, progress, logger } = deps;
-  return async function deliver(job: Job<DeliverJobData>): Promise<void> {
+  return async function deliver(job: Job<DeliverJobData>, token?: string): Promise<void> {
     const { syncId, destination, events, batch } = job.data;
     const sink = deps.sinks[destination];
     if (!sink) throw new UnrecoverableError(`this worker has no ${destination} destination configured`);
@@ -91,12 +91,17 @@ export function deliverProcessor(deps: DeliverDeps) {
       await settle(occurrences(dead.map((d) => d.event)), "dead");
       logger.warn({ syncId, destination, count: dead.length, reasons: [...new Set(dead.map((d) => d.reason))].slice(0, 5) }, "events dead-lettered");
     }
-    if ((retry.length && !lastAttempt) || busy.length) {
-      // Events another job holds are worth looking at again once a good part of its lease has passed.
-      const afterMs = Math.max(0, ...retry.map((r) => r.afterMs ?? 0), busy.length ? lease / 4 : 0) || undefined;
-      const why = retry[0]?.reason ?? `${busy.length} events are being sent by another job`;
-      logger.info({ syncId, destination, pending: retry.length + busy.length, attempt: job.attemptsMade + 1, reason: why }, "delivery will be retried");
-      throw new RetryLaterError(`${retry.length + busy.length} events not yet accepted: ${why}`, afterMs);
+    if (retry.length && !lastAttempt) {
+      const afterMs = Math.max(0, ...retry.map((r) => r.afterMs ?? 0)) || undefined;
+      logger.info({ syncId, destination, pending: retry.length, attempt: job.attemptsMade + 1, reason: retry[0]!.reason }, "delivery will be retried");
+      throw new RetryLaterError(`${retry.length} events not yet accepted: ${retry[0]!.reason}`, afterMs);
+    }
+    if (busy.length) {
+      // Another job holds these events (a dead worker's claim runs out with its lease): look
+      // again later without spending an attempt, since nothing failed.
+      logger.info({ syncId, destination, busy: busy.length }, "events claimed by another job; batch delayed");
+      await job.moveToDelayed(Date.now() + lease / 4, token);
+      throw new DelayedError();
     }
   };
 }

@@ -28,6 +28,12 @@ export interface RunningWorker {
 }
 
 const MAX_BACKOFF_MS = 5 * 60_000;
+/**
+ * A job whose worker died is "stalled" and handed to another worker. BullMQ fails it for good
+ * after maxStalledCount stalls (default 1), which would strand its events; our processing is
+ * idempotent, so a crashed job is simply run again.
+ */
+const MAX_STALLED = 1000;
 
 /** Exponential backoff with ±50% jitter, never shorter than what the destination asked for. */
 export function backoffDelay(attemptsMade: number, baseMs: number, err?: Error, random = Math.random): number {
@@ -81,10 +87,10 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const deliver = deliverProcessor({ config, ledger, progress, logger, sinks });
 
   if (deps.ingest !== false) {
-    workers.push(new Worker<IngestJobData>(INGEST_QUEUE, ingest, { connection: own(), prefix, concurrency: 1, settings, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs }));
+    workers.push(new Worker<IngestJobData>(INGEST_QUEUE, ingest, { connection: own(), prefix, concurrency: 1, settings, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs, maxStalledCount: MAX_STALLED }));
   }
   for (const d of destinations) {
-    workers.push(new Worker<DeliverJobData>(deliverQueue(d), deliver, { connection: own(), prefix, concurrency: config.deliveryConcurrency, settings, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs }));
+    workers.push(new Worker<DeliverJobData>(deliverQueue(d), deliver, { connection: own(), prefix, concurrency: config.deliveryConcurrency, settings, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs, maxStalledCount: MAX_STALLED }));
   }
   for (const w of workers) {
     w.on("failed", (job, err) => {
