@@ -1,4 +1,5 @@
 import { Command, Option } from "commander";
+import type { DlqOptions } from "./commands/dlq.js";
 import { UserError } from "../model/index.js";
 
 /** The command table. Each command returns its exit code; UserErrors print without a stack. */
@@ -109,6 +110,30 @@ export function buildProgram(): Command {
       const { reconcileCommand } = await import("./commands/reconcile.js");
       await run(() => reconcileCommand(o))();
     });
+
+  const dlq = program.command("dlq").description("list, show, retry or purge the events a destination refused (dead letters)");
+  const dlqFlags = (c: Command) =>
+    c.requiredOption("--destination <name>", "lago or openmeter")
+      .option("--reason <text>", "only letters whose reason contains this text (case-insensitive)")
+      .option("--customer <id>", "only this customer's letters")
+      .option("--limit <n>", "at most this many letters, oldest first (list: default 50)")
+      .option("--json", "print JSON instead of tables");
+  const runDlq = (verb: "list" | "show" | "retry" | "purge", ids: string[], o: DlqOptions) =>
+    run(async () => {
+      const { dlqCommand } = await import("./commands/dlq.js");
+      const { enqueueRetry } = await import("../queue/enqueue.js");
+      return dlqCommand(verb, ids, o, (redis, config) => (destination, events) => enqueueRetry(redis, config, destination, events));
+    })();
+  dlqFlags(dlq.command("list").description("dead letters with reasons and source record ids, and counts by reason"))
+    .action(async (o: DlqOptions) => runDlq("list", [], o));
+  dlqFlags(dlq.command("show").description("one dead letter: the full event, its reason, when, attempts").argument("<event-id>"))
+    .action(async (id: string, o: DlqOptions) => runDlq("show", [id], o));
+  dlqFlags(dlq.command("retry").description("hand dead letters back for delivery; those refused again return to the list").argument("[event-ids...]"))
+    .option("--all", "every dead letter of the destination")
+    .action(async (ids: string[], o: DlqOptions) => runDlq("retry", ids, o));
+  dlqFlags(dlq.command("purge").description("delete dead letters for good; prints how many").argument("[event-ids...]"))
+    .option("--all", "every dead letter of the destination")
+    .action(async (ids: string[], o: DlqOptions) => runDlq("purge", ids, o));
 
   program
     .command("sandbox")

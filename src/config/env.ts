@@ -27,6 +27,7 @@ const schema = z.object({
   MAPPINGS_DIR: z.string().min(1).default("./mappings"),
   TRACEBILL_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_:-]+$/, "letters, digits, _ : - only").default("tracebill"),
   TRACEBILL_DELIVERY_CONCURRENCY: positiveInt.max(64).default(4),
+  TRACEBILL_DELIVERY_RATE_PER_SECOND: positiveInt.default(50),
   TRACEBILL_MAX_ATTEMPTS: positiveInt.max(100).default(10),
   TRACEBILL_BACKOFF_MS: positiveInt.default(1000),
   TRACEBILL_LEDGER_TTL_DAYS: positiveInt.default(45),
@@ -48,6 +49,8 @@ export interface Config {
   mappingsDir: string;
   queuePrefix: string;
   deliveryConcurrency: number;
+  /** Delivery batches (≈ requests) per second per destination, across all workers. */
+  deliveryRatePerSecond: number;
   maxAttempts: number;
   backoffMs: number;
   ledgerTtlSeconds: number;
@@ -85,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mappingsDir: e.MAPPINGS_DIR,
     queuePrefix: e.TRACEBILL_QUEUE_PREFIX,
     deliveryConcurrency: e.TRACEBILL_DELIVERY_CONCURRENCY,
+    deliveryRatePerSecond: e.TRACEBILL_DELIVERY_RATE_PER_SECOND,
     maxAttempts: e.TRACEBILL_MAX_ATTEMPTS,
     backoffMs: e.TRACEBILL_BACKOFF_MS,
     ledgerTtlSeconds: e.TRACEBILL_LEDGER_TTL_DAYS * 86_400,

@@ -4,7 +4,59 @@ import type { BillableEvent, Destination, UsageTotal } from "../model/index.js";
 export interface DeadLetter {
   event: BillableEvent;
   reason: string;
+  /** When it was (last) dead-lettered, ISO-8601. */
   at: string;
+  /** Delivery attempts the job had made when it gave the event up (the deliver job's attemptsMade + 1). */
+  attempts?: number;
+}
+
+/** A dead letter as the ledger keeps it: with its history across replays and `dlq retry`. */
+export interface StoredDeadLetter extends DeadLetter {
+  /** When the event was first dead-lettered (kept across overwrites). */
+  firstAt: string;
+  /** How many times it was dead-lettered while in the list (a replayed rejection overwrites and counts). */
+  times: number;
+  /** How many times `dlq retry` handed it back for delivery (it came back after each). */
+  retries: number;
+}
+
+/**
+ * Which dead letters a DLQ command acts on. Filters combine (AND): explicit ids, a reason
+ * substring (case-insensitive), a customer (exact). `all: true` selects everything; an empty
+ * selection is refused, so a missing flag can never purge or retry the whole list.
+ */
+export interface DeadLetterSelection {
+  all?: boolean;
+  ids?: string[];
+  reason?: string;
+  customer?: string;
+  /** At most this many (oldest first). */
+  limit?: number;
+}
+
+export interface DeadLetterListing {
+  /** Letters matching the filter (before `limit`). */
+  total: number;
+  /** Matching letters per reason (before `limit`). */
+  byReason: Record<string, number>;
+  /** Oldest first, at most `limit`. */
+  letters: StoredDeadLetter[];
+}
+
+/** What `tracebill dlq list|show|retry|purge` needs from the ledger. */
+export interface DeadLetterAdmin {
+  listDeadLetters(destination: Destination, filter?: Omit<DeadLetterSelection, "all">): Promise<DeadLetterListing>;
+  deadLetterOf(destination: Destination, id: string): Promise<StoredDeadLetter | null>;
+  /**
+   * Removes the selected letters and returns them, atomically per letter: two concurrent
+   * `dlq retry` runs never both get the same event. The caller hands them back for delivery; an
+   * event that fails again is dead-lettered again (its `retries` count survives).
+   */
+  takeDeadLetters(destination: Destination, selection: DeadLetterSelection): Promise<StoredDeadLetter[]>;
+  /** Puts taken letters back (when handing them on failed); never overwrites a newer letter. */
+  restoreDeadLetters(destination: Destination, letters: StoredDeadLetter[]): Promise<void>;
+  /** Deletes the selected letters; returns how many were deleted. */
+  purgeDeadLetters(destination: Destination, selection: DeadLetterSelection): Promise<number>;
 }
 
 /**
@@ -14,7 +66,12 @@ export interface DeadLetter {
  * Write order for a delivery: filterUndelivered (dedupe) → send → recordDelivered → ack.
  */
 export interface Ledger {
-  /** The subset of `keys` not yet recorded as delivered to `destination`, in input order. */
+  /**
+   * The subset of `keys` not yet recorded as delivered to `destination`, in input order. Keys
+   * are remembered for at least the replay horizon after they were recorded. (The Redis ledger
+   * keeps a 64-bit fingerprint per key: a never-delivered key is taken for delivered with a
+   * probability of at most ~3e-17 per live epoch probed, typically 5–10 — see redis-ledger.ts.)
+   */
   filterUndelivered(destination: Destination, keys: string[]): Promise<string[]>;
   /** Records events as delivered; returns how many were new (the rest were already recorded). */
   recordDelivered(destination: Destination, events: BillableEvent[]): Promise<number>;

@@ -1,9 +1,9 @@
-import { DelayedError, UnrecoverableError, type Job } from "bullmq";
+import { DelayedError, UnrecoverableError, Worker, type Job } from "bullmq";
 import type { Config } from "../config/env.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { BillableEvent, Destination } from "../model/index.js";
 import type { Logger } from "../runtime/logger.js";
-import type { BillingSink } from "../sinks/sink.js";
+import type { BillingSink, RetryScope } from "../sinks/sink.js";
 import type { DeliverJobData } from "./jobs.js";
 import type { SettleStatus, SyncProgress } from "./progress.js";
 
@@ -21,7 +21,16 @@ export interface DeliverDeps {
   progress: SyncProgress;
   logger: Logger;
   sinks: Partial<Record<Destination, BillingSink>>;
+  /**
+   * Stops every worker's processing of `destination`'s delivery queue for `ms` (BullMQ
+   * Queue.rateLimit on deliver-<destination>). Without it, destination-wide failures are retried
+   * like any other (each job spends attempts).
+   */
+  pauseDestination?: (destination: Destination, ms: number) => Promise<void>;
 }
+
+/** Longest pause between two probes of a destination that is down. */
+const MAX_OUTAGE_PAUSE_MS = 60_000;
 
 /**
  * How long a claim on an event lasts: longer than one send with its re-send rounds, and long
@@ -37,10 +46,29 @@ export function claimLeaseMs(config: Config): number {
  */
 export function deliverProcessor(deps: DeliverDeps) {
   const { ledger, progress, logger } = deps;
+  /** Destinations this process saw failing as a whole, and how long the next pause lasts. */
+  const outages = new Map<Destination, { since: number; pauseMs: number }>();
+  /** Pauses the destination's queue; the job goes back to waiting without spending an attempt. */
+  const pause = async (destination: Destination, ms: number): Promise<never> => {
+    await deps.pauseDestination!(destination, ms);
+    throw Worker.RateLimitError();
+  };
+
   return async function deliver(job: Job<DeliverJobData>, token?: string): Promise<void> {
     const { syncId, destination, events, batch } = job.data;
     const sink = deps.sinks[destination];
     if (!sink) throw new UnrecoverableError(`this worker has no ${destination} destination configured`);
+    const outage = outages.get(destination);
+    if (outage && deps.pauseDestination) {
+      // While the destination is down, one cheap GET decides, before any claim or send.
+      if (!(await sink.probe())) {
+        outage.pauseMs = Math.min(outage.pauseMs * 2, MAX_OUTAGE_PAUSE_MS);
+        logger.warn({ destination, downForMs: Date.now() - outage.since, pauseMs: outage.pauseMs }, "destination still unavailable; delivery paused");
+        return pause(destination, outage.pauseMs);
+      }
+      outages.delete(destination);
+      logger.info({ destination, downForMs: Date.now() - outage.since }, "destination answers again; delivery resumed");
+    }
     const occ = (i: number) => `${batch}:${i}`;
     const settle = (idx: number[], status: SettleStatus) => progress.settle(syncId, idx.map(occ), status);
 
@@ -61,15 +89,16 @@ export function deliverProcessor(deps: DeliverDeps) {
     const delivered: BillableEvent[] = [];
     const duplicates: BillableEvent[] = [];
     const dead: { event: BillableEvent; reason: string }[] = [];
-    const retry: { event: BillableEvent; reason: string; afterMs?: number }[] = [];
+    const retry: { event: BillableEvent; reason: string; afterMs?: number; scope: RetryScope }[] = [];
     try {
-      const outcomes = toSend.length ? await sink.send(toSend) : [];
+      // A re-run (retry, or a dead worker's job run again) may re-send what reached the destination unrecorded.
+      const outcomes = toSend.length ? await sink.send(toSend, { maybeSent: job.attemptsStarted > 1 }) : [];
       toSend.forEach((event, i) => {
         const o = outcomes[i] ?? { status: "retry" as const, reason: "destination returned no outcome for this event" };
         if (o.status === "delivered") delivered.push(event);
         else if (o.status === "duplicate") duplicates.push(event);
         else if (o.status === "rejected") dead.push({ event, reason: o.reason });
-        else retry.push({ event, reason: o.reason, afterMs: o.afterMs });
+        else retry.push({ event, reason: o.reason, afterMs: o.afterMs, scope: "scope" in o && o.scope ? o.scope : "event" });
       });
       await ledger.recordDelivered(destination, [...delivered, ...duplicates]);
     } finally {
@@ -81,15 +110,23 @@ export function deliverProcessor(deps: DeliverDeps) {
     await settle(delivered.flatMap((e) => byId.get(e.id)!.slice(1)), "already");
     await settle(occurrences(duplicates), "already");
 
-    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    // The destination as a whole failed: pause its queue instead of spending this job's attempts.
+    const down = deps.pauseDestination ? retry.find((r) => r.scope === "destination") : undefined;
+    const lastAttempt = !down && job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     if (retry.length && lastAttempt) {
       for (const r of retry) dead.push({ event: r.event, reason: `gave up after ${job.attemptsMade + 1} attempts: ${r.reason}` });
     }
     if (dead.length) {
       const at = new Date().toISOString();
-      await ledger.deadLetter(destination, dead.map((d) => ({ ...d, at })));
+      await ledger.deadLetter(destination, dead.map((d) => ({ ...d, at, attempts: job.attemptsMade + 1 })));
       await settle(occurrences(dead.map((d) => d.event)), "dead");
       logger.warn({ syncId, destination, count: dead.length, reasons: [...new Set(dead.map((d) => d.reason))].slice(0, 5) }, "events dead-lettered");
+    }
+    if (down) {
+      const pauseMs = Math.min(Math.max(down.afterMs ?? 0, deps.config.backoffMs), MAX_OUTAGE_PAUSE_MS);
+      if (!outages.has(destination)) outages.set(destination, { since: Date.now(), pauseMs });
+      logger.warn({ syncId, destination, pending: retry.length, reason: down.reason, pauseMs }, "destination unavailable; delivery paused");
+      return pause(destination, pauseMs);
     }
     if (retry.length && !lastAttempt) {
       const afterMs = Math.max(0, ...retry.map((r) => r.afterMs ?? 0)) || undefined;

@@ -8,6 +8,7 @@ import type { BillingSink } from "../sinks/sink.js";
 import { RedisContextStore } from "../sources/redis-context.js";
 import type { ResumePoint } from "../sources/registry.js";
 import type { DeliverJobData, IngestCheckpoint, IngestJobData } from "./jobs.js";
+import { metricsOf } from "../mapping/index.js";
 import type { MappingCache } from "./mapping-cache.js";
 import type { SyncProgress } from "./progress.js";
 
@@ -79,10 +80,18 @@ export function ingestProcessor(deps: IngestDeps) {
     try {
       const loaded = await deps.mappings.load(mappingPath);
       const mappings = loaded.set;
+      const warnings: string[] = [];
       if (loaded.rejected) {
         logger.error({ syncId, mappingPath }, loaded.rejected);
-        await progress.warn(syncId, loaded.rejected);
+        warnings.push(loaded.rejected);
       }
+      // Lago accepts events of an unknown metric code with 200 and never bills them: check first, send nothing then.
+      const health = await sink.healthcheck(metricsOf(mappings).map((m) => m.metric), []);
+      const blocking = health.issues.filter((i) => i.severity === "blocking");
+      if (blocking.some((i) => i.kind === "unchecked")) throw new Error(`destination healthcheck could not run: ${blocking.map((i) => i.message).join("; ")}`);
+      if (blocking.length) throw new UserError(`${destination} is not ready for these events, nothing was sent: ${blocking.map((i) => i.message).join("; ")}`);
+      warnings.push(...health.warnings);
+      if (warnings.length) await progress.warn(syncId, warnings.join("\n"));
       const store = new RedisContextStore(conn, { prefix: config.queuePrefix, ttlSeconds: config.contextTtlSeconds, parkSeconds: config.parkSeconds });
       const resumed = job.data.checkpoint;
       if (resumed) logger.info({ syncId, resume: resumed.resume, batchNo: resumed.batchNo }, "ingest resuming from checkpoint");

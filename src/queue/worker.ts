@@ -84,13 +84,17 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       return sink && queue ? { sink, queue } : undefined;
     },
   });
-  const deliver = deliverProcessor({ config, ledger, progress, logger, sinks });
+  const deliver = deliverProcessor({
+    config, ledger, progress, logger, sinks,
+    // Queue-wide pause: every worker stops taking this destination's batches until it answers again.
+    pauseDestination: (d, ms) => queues.get(d)!.rateLimit(ms),
+  });
 
   if (deps.ingest !== false) {
     workers.push(new Worker<IngestJobData>(INGEST_QUEUE, ingest, { connection: own(), prefix, concurrency: 1, settings, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs, maxStalledCount: MAX_STALLED }));
   }
   for (const d of destinations) {
-    workers.push(new Worker<DeliverJobData>(deliverQueue(d), deliver, { connection: own(), prefix, concurrency: config.deliveryConcurrency, settings, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs, maxStalledCount: MAX_STALLED }));
+    workers.push(new Worker<DeliverJobData>(deliverQueue(d), deliver, { connection: own(), prefix, concurrency: config.deliveryConcurrency, limiter: { max: config.deliveryRatePerSecond, duration: 1000 }, settings, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs, maxStalledCount: MAX_STALLED }));
   }
   for (const w of workers) {
     w.on("failed", (job, err) => {

@@ -10,6 +10,7 @@ const destinationFaults = z.strictObject({
   status429: probability,
   reset: probability,
   acceptThen500: probability,
+  acceptThenReset: probability,
   slowMs: z.number().int().min(0).max(600_000).optional(),
   retryAfterSeconds: z.number().min(0).optional(),
   scope: z.enum(["ingest", "all"]).optional(),
@@ -23,8 +24,8 @@ export const faultPlanSchema = z.strictObject({
   openmeter: destinationFaults.optional(),
 });
 
-/** Order in which probabilities are laid out on the single draw. */
-const KINDS: readonly FaultKind[] = ["status5xx", "html502", "status429", "reset", "acceptThen500"];
+/** Order in which probabilities are laid out on the single draw (new kinds go last, so existing seeds keep their sequences). */
+const KINDS: readonly FaultKind[] = ["status5xx", "html502", "status429", "reset", "acceptThen500", "acceptThenReset"];
 
 /** mulberry32: tiny, fast, and good enough to make fault sequences reproducible. */
 export function seededRandom(seed: number): () => number {

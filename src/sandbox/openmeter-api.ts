@@ -35,6 +35,8 @@ interface StoredEvent {
   timeSec: number;
   data: Record<string, unknown> | null;
   ingestedAt: string;
+  /** Wall-clock ms from which list and query endpoints see the event (`openmeterListLagMs`). */
+  listableAt: number;
 }
 
 let requestSeq = 0;
@@ -191,7 +193,7 @@ export class OpenMeterApi {
 
   constructor(
     seed: SandboxSeed["openmeter"],
-    private readonly opts: { dedupe: boolean; now: () => Date },
+    private readonly opts: { dedupe: boolean; now: () => Date; listLagMs?: number },
   ) {
     const created = new Date(0).toISOString();
     for (const m of seed?.meters ?? []) {
@@ -307,7 +309,15 @@ export class OpenMeterApi {
       timeSec: Math.floor(t / 1000),
       data: isPlainObject(e.data) ? structuredClone(e.data) : null,
       ingestedAt: new Date(nowMs).toISOString(),
+      listableAt: Date.now() + (this.opts.listLagMs ?? 0),
     });
+  }
+
+  /** What the read endpoints see: events the (simulated) Kafka → sink pipeline has stored by now. */
+  private listable(): StoredEvent[] {
+    if (!this.opts.listLagMs) return this.events;
+    const t = Date.now();
+    return this.events.filter((e) => e.listableAt <= t);
   }
 
   // --- meter query -----------------------------------------------------------------------------
@@ -346,7 +356,7 @@ export class OpenMeterApi {
     const fromSec = from ? Math.floor(from.getTime() / 1000) : -Infinity;
     const toSec = to ? Math.floor(to.getTime() / 1000) : Infinity;
     const rows = new Map<string, { subject: string | null; groupBy: Record<string, string>; window: number | null; values: (number | null)[]; raw: unknown[]; times: number[] }>();
-    for (const e of this.events) {
+    for (const e of this.listable()) {
       if (e.type !== meter.eventType || e.timeSec < fromSec || e.timeSec >= toSec) continue;
       if (subjects.length && !subjects.includes(e.subject)) continue;
       let filteredOut = false;
@@ -452,7 +462,7 @@ export class OpenMeterApi {
       }
     }
     const f = (k: string) => (isPlainObject(filter[k]) ? (filter[k] as Filter) : null);
-    const matching = this.events
+    const matching = this.listable()
       .filter((e) => {
         for (const k of ["id", "source", "subject", "type"] as const) {
           const fs = f(k);

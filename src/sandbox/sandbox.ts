@@ -41,7 +41,7 @@ export interface SandboxSeed {
   };
 }
 
-export type FaultKind = "status5xx" | "html502" | "status429" | "reset" | "acceptThen500";
+export type FaultKind = "status5xx" | "html502" | "status429" | "reset" | "acceptThen500" | "acceptThenReset";
 
 /**
  * Faults for one destination. Probabilities are in [0, 1] and are checked in the order of
@@ -62,6 +62,11 @@ export interface DestinationFaults {
    * one by one and stops at the first failure).
    */
   acceptThen500?: number;
+  /**
+   * Do all the work, then destroy the socket without answering: the connection died on the way
+   * back. Lago commits the whole batch, OpenMeter stores every event of a valid batch.
+   */
+  acceptThenReset?: number;
   /** Delay every eligible request by this many milliseconds before answering. */
   slowMs?: number;
   /** Seconds announced by 429 answers (Lago X-RateLimit-Reset, OpenMeter Retry-After). Default 1. */
@@ -90,6 +95,12 @@ export interface SandboxOptions {
   faults?: FaultPlan;
   /** Drop events whose source+id was already stored (OpenMeter Cloud). Default false, like self-hosted OpenMeter. */
   openmeterDedupe?: boolean;
+  /**
+   * Milliseconds (wall clock) between OpenMeter storing an event and the event showing up in
+   * GET /api/v2/events and meter queries, as Kafka and the sink worker delay it on a real server
+   * (a flush at most every 2 s by default, openmeter.md §3). Default 0: listable at once.
+   */
+  openmeterListLagMs?: number;
   /** Events per Lago batch (LAGO_EVENTS_BATCH_MAX_LENGTH). Default 100. */
   lagoBatchMax?: number;
   /** Clock for defaults (missing timestamps) and the current billing period. */

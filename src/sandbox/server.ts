@@ -57,7 +57,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const lagoKey = opts.lagoApiKey ?? DEFAULT_LAGO_API_KEY;
   const omKey = opts.openmeterApiKey ?? DEFAULT_OPENMETER_API_KEY;
   const lago = new LagoApi(opts.seed?.lago, { batchMax: opts.lagoBatchMax ?? 100, now });
-  const openmeter = new OpenMeterApi(opts.seed?.openmeter, { dedupe: opts.openmeterDedupe ?? false, now });
+  const openmeter = new OpenMeterApi(opts.seed?.openmeter, { dedupe: opts.openmeterDedupe ?? false, now, listLagMs: opts.openmeterListLagMs ?? 0 });
   const faults = new FaultInjector(opts.faults ?? {});
   let log: RequestRecord[] = [];
   let counters: Record<Dest, Counters> = { lago: { requests: 0, byRoute: {} }, openmeter: { requests: 0, byRoute: {} } };
@@ -147,6 +147,12 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       const acceptThen500 = decision.kind === "acceptThen500";
       reply = dest === "lago" ? lago.handle(apiReq, lagoKey, acceptThen500 && isIngest) : openmeter.handle(apiReq, omKey, acceptThen500 && isIngest);
       if (acceptThen500 && !isIngest) reply = dest === "lago" ? lagoServerError : problem(500, "");
+    }
+    if (decision.kind === "acceptThenReset") {
+      // The work is done; the answer never arrives.
+      record({ destination: dest, method, path: sub, status: "reset", contentType, fault: "acceptThenReset", events });
+      req.socket.destroy();
+      return;
     }
     record({ destination: dest, method, path: sub, status: reply.status, contentType, fault: decision.kind, events });
     if (!res.destroyed) writeReply(res, reply);

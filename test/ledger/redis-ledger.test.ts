@@ -1,5 +1,6 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fingerprint } from "../../src/ledger/fingerprint.js";
 import { RedisLedger, daysBetween } from "../../src/ledger/redis-ledger.js";
 import type { BillableEvent } from "../../src/model/index.js";
 import { testRedisUrl, uniquePrefix } from "../support/redis.js";
@@ -58,13 +59,52 @@ describe("RedisLedger", () => {
     expect(dl[0]?.reason).toBe("timestamp: invalid_format");
   });
 
-  it("expires delivered keys after the replay horizon", async () => {
+  it("expires delivered keys after the replay horizon, counted from the last write into a bucket", async () => {
     const prefix = uniquePrefix("ledger");
     const ledger = new RedisLedger(redis, { prefix, ttlSeconds: 1234 });
     await ledger.recordDelivered("lago", [ev("ttl1", "acme", 1, "2026-11-20T00:00:00.000Z")]);
-    const ttl = await redis.ttl(`${prefix}:ledger:{lago}:k:ttl1`);
+    const [epoch] = await ledger.epochs("lago");
+    expect(epoch?.depth).toBe(0); // one bucket until the epoch fills
+    const bucket = ledger.bucketKey("lago", epoch!.id, 0);
+    expect(await redis.sismember(bucket, fingerprint("ttl1").fp)).toBe(1);
+    const ttl = await redis.ttl(bucket);
     expect(ttl).toBeGreaterThan(1200);
     expect(ttl).toBeLessThanOrEqual(1234);
+    // Everything the lookup needs lives at least as long as the bucket.
+    const now = Number((await redis.time())[0]);
+    for (const k of [`${prefix}:ledger:{lago}:f:epochs`, `${prefix}:ledger:{lago}:f:cur`]) {
+      expect(await redis.ttl(k)).toBeGreaterThanOrEqual(ttl);
+      expect(await redis.ttl(k)).toBeLessThanOrEqual(1235);
+    }
+    expect(epoch!.until).toBeGreaterThanOrEqual(now + ttl);
+    expect(epoch!.until).toBeLessThanOrEqual(now + 1235);
+    expect(await redis.ttl(`${prefix}:ledger:{lago}:agg:2026-11-20`)).toBeGreaterThan(1200);
+
+    // A later write into the same bucket renews it: the bucket outlives its last write by the horizon.
+    await redis.expire(bucket, 100);
+    await ledger.recordDelivered("lago", [ev("ttl2", "acme", 1, "2026-11-20T00:00:00.000Z")]);
+    expect(await redis.ttl(bucket)).toBeGreaterThan(1200);
+    // A replay (nothing new) writes nothing, so it does not extend the horizon.
+    await redis.expire(bucket, 100);
+    expect(await ledger.recordDelivered("lago", [ev("ttl1", "acme", 1, "2026-11-20T00:00:00.000Z")])).toBe(0);
+    expect(await redis.ttl(bucket)).toBeLessThanOrEqual(100);
+
+    // Once the bucket is gone (expired), its events are forgotten: a replay would deliver again.
+    await redis.del(bucket);
+    expect(await ledger.filterUndelivered("lago", ["ttl1", "ttl2"])).toEqual(["ttl1", "ttl2"]);
+  });
+
+  it("does not probe epochs past their deadline", async () => {
+    const prefix = uniquePrefix("ledger");
+    const ledger = new RedisLedger(redis, { prefix, ttlSeconds: 3600 });
+    await ledger.recordDelivered("lago", [ev("old", "acme", 1, "2026-11-20T00:00:00.000Z")]);
+    const [epoch] = await ledger.epochs("lago");
+    // As if the epoch's horizon had passed while a bucket lingered (expiry is lazy in Redis).
+    await redis.zadd(`${prefix}:ledger:{lago}:f:epochs`, Number((await redis.time())[0]) - 1, `${epoch!.id}:${epoch!.depth}`);
+    expect(await ledger.filterUndelivered("lago", ["old"])).toEqual(["old"]);
+    // The next recording drops it from the index and starts a new epoch.
+    expect(await ledger.recordDelivered("lago", [ev("old", "acme", 1, "2026-11-20T00:00:00.000Z")])).toBe(1);
+    expect((await ledger.epochs("lago")).map((e) => e.id)).not.toContain(epoch!.id);
   });
 
   it("lists the UTC days of a window", () => {

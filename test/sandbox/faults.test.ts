@@ -114,6 +114,32 @@ describe("sandbox: faults", () => {
     expect(sb.state.openmeterEvents().map((e) => e.id)).toEqual(["1", "2"]);
   });
 
+  it("accept-then-reset: Lago commits the batch and OpenMeter stores all of it, then the socket dies unanswered", async () => {
+    sb.setFaults({ lago: { acceptThenReset: 1 }, openmeter: { acceptThenReset: 1 } });
+    expect(await lagoBatch(["a", "b"]).catch((e: unknown) => e)).toBeInstanceOf(TypeError);
+    expect(await omBatch(["1", "2", "3"]).catch((e: unknown) => e)).toBeInstanceOf(TypeError);
+    expect(sb.state.lagoEvents().map((e) => e.transaction_id)).toEqual(["a", "b"]);
+    expect(sb.state.openmeterEvents().map((e) => e.id)).toEqual(["1", "2", "3"]);
+    expect(sb.state.requests()).toMatchObject([
+      { destination: "lago", status: "reset", fault: "acceptThenReset", events: 2 },
+      { destination: "openmeter", status: "reset", fault: "acceptThenReset", events: 3 },
+    ]);
+    expect(sb.state.counts()).toMatchObject({ lago: { faults: { acceptThenReset: 1 } }, openmeter: { faults: { acceptThenReset: 1 } } });
+  });
+
+  it("keeps the fault sequence of existing plans now that acceptThenReset is drawn last", async () => {
+    const plan: FaultPlan = { seed: 7, lago: { status5xx: 0.25, status429: 0.25, reset: 0.2 } };
+    sb.setFaults(plan);
+    const before = await statuses(20);
+    sb.reset();
+    sb.setFaults({ ...plan, lago: { ...plan.lago, acceptThenReset: 0.1 } });
+    const after = await statuses(20);
+    // Draws below the old edges fault the same way; draws past them may now reset after a commit.
+    after.forEach((s, i) => {
+      if (before[i] !== 200) expect(s).toBe(before[i]);
+    });
+  });
+
   it("faults only ingestion unless scoped to all requests, and stops after the limit", async () => {
     sb.setFaults({ lago: { status5xx: 1, limit: 1 } });
     const subs = () => fetch(`${sb.lagoApiUrl}/api/v1/subscriptions`, { headers: { authorization: `Bearer ${sb.lagoApiKey}` } }).then((r) => r.status);

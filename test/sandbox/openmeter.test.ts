@@ -160,6 +160,31 @@ describe("sandbox: OpenMeter API", () => {
     expect(twoOps).toMatchObject({ status: 400, body: { detail: "filter is invalid: multiple operators are set" } });
   });
 
+  it("lists an accepted event at once by default, by id ($in) and source, as a sink confirms what it stored", async () => {
+    await post([ce("a"), ce("b"), ce("c", { source: "other" })], "application/cloudevents-batch+json");
+    const filter = JSON.stringify({ id: { $in: ["a", "c", "zz"] }, source: { $eq: "tracebill" }, time: { $and: [{ $gte: "2024-07-10T10:00:00Z" }, { $lt: "2024-07-10T10:00:01Z" }] } });
+    const res = await get(`/api/v2/events?filter=${encodeURIComponent(filter)}`);
+    expect(res.body.items.map((i: any) => i.event.id)).toEqual(["a"]);
+  });
+
+  it("with openmeterListLagMs, lists and meters an event only once the simulated Kafka → sink pipeline stored it", async () => {
+    await sb.stop();
+    sb = await startSandbox({ seed, openmeterListLagMs: 200 });
+    const res = await fetch(`${sb.openmeterUrl}/api/v1/events`, {
+      method: "POST",
+      headers: { "content-type": "application/cloudevents-batch+json", authorization: `Bearer ${sb.openmeterApiKey}` },
+      body: JSON.stringify([ce("late")]),
+    });
+    expect(res.status).toBe(204);
+    // Stored (what the state shows), not yet readable through the API.
+    expect(sb.state.openmeterEvents().map((e) => e.id)).toEqual(["late"]);
+    const list = async () => (await get(`/api/v2/events?filter=${encodeURIComponent(JSON.stringify({ id: { $eq: "late" } }))}`)).body.items.length;
+    const sum = async () => (await get("/api/v1/meters/llm_tokens/query?from=2024-07-10T00:00:00Z&to=2024-07-11T00:00:00Z")).body.data.length;
+    expect([await list(), await sum()]).toEqual([0, 0]);
+    await new Promise((r) => setTimeout(r, 250));
+    expect([await list(), await sum()]).toEqual([1, 1]);
+  });
+
   it("is usable through the official SDK, which sends application/cloudevents-batch+json", async () => {
     const om = new OpenMeter({ baseUrl: sb.openmeterUrl, apiKey: sb.openmeterApiKey });
     await om.events.ingest([{ ...ce("sdk1"), time: new Date("2024-07-10T10:00:00Z") }]);

@@ -1,4 +1,6 @@
+import { expect } from "vitest";
 import type { BillableEvent, EventOutcome, UsageTotal } from "../../src/model/index.js";
+import type { BillingSink, SendOptions, SinkOutcome } from "../../src/sinks/sink.js";
 
 export const METRIC = { metric: "llm_tokens", valueProperty: "value" };
 export const MODELS = ["gpt-4o", "claude-3-5-sonnet", "gemini-1.5-pro"];
@@ -41,4 +43,38 @@ export function tally(outcomes: EventOutcome[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const o of outcomes) out[o.status] = (out[o.status] ?? 0) + 1;
   return out;
+}
+
+export interface Settled {
+  /** Sends made, the first included. */
+  rounds: number;
+  /** Final (non-retry) outcome per event id. */
+  final: Map<string, SinkOutcome>;
+  /** Every retry outcome seen on the way. */
+  retries: SinkOutcome[];
+  /** Events still `retry` when the rounds ran out. */
+  pending: BillableEvent[];
+}
+
+/** What a worker does, minus the queue: send, keep the `retry` leftovers, send them again. */
+export async function sendUntilSettled(sink: BillingSink, events: BillableEvent[], maxRounds = 300, options?: SendOptions): Promise<Settled> {
+  const final = new Map<string, SinkOutcome>();
+  const retries: SinkOutcome[] = [];
+  let pending = events;
+  let rounds = 0;
+  while (pending.length && rounds < maxRounds) {
+    rounds++;
+    const outcomes = await sink.send(pending, options);
+    expect(outcomes).toHaveLength(pending.length);
+    const next: BillableEvent[] = [];
+    pending.forEach((e, i) => {
+      const o = outcomes[i]!;
+      if (o.status === "retry") {
+        retries.push(o);
+        next.push(e);
+      } else final.set(e.id, o);
+    });
+    pending = next;
+  }
+  return { rounds, final, retries, pending };
 }

@@ -24,11 +24,14 @@ const DUP: EventOutcome = { status: "duplicate" };
 const rejected = (reason: string): EventOutcome => ({ status: "rejected", reason });
 const retry = (reason: string, afterMs?: number): EventOutcome => ({ status: "retry", reason, ...(afterMs !== undefined ? { afterMs } : {}) });
 
-const table: { name: string; answer: LagoAnswer; count: number; outcomes: (EventOutcome | null)[]; tooLarge?: boolean }[] = [
+const EV = { scope: "event" as const };
+const DEST = { scope: "destination" as const };
+
+const table: { name: string; answer: LagoAnswer; count: number; outcomes: (EventOutcome | null)[]; tooLarge?: boolean; transient?: typeof EV | typeof DEST }[] = [
   { name: "200 echoing every event", answer: { resolved: { status: 200, data: { events: [{}, {}] } } }, count: 2, outcomes: [D, D] },
   { name: "200 on the single endpoint", answer: { resolved: { status: 200, data: { event: {} } } }, count: 1, outcomes: [D] },
   {
-    name: "2xx without the events (a proxy's HTML 200)",
+    name: "2xx without the events (a proxy's HTML 200)", transient: EV,
     answer: { resolved: { status: 200, data: null } },
     count: 2,
     outcomes: [retry("Lago answered 2xx without the list of accepted events"), retry("Lago answered 2xx without the list of accepted events")],
@@ -65,23 +68,23 @@ const table: { name: string; answer: LagoAnswer; count: number; outcomes: (Event
     outcomes: [rejected('Lago refused the batch (422): Unprocessable Entity validation_errors {"events":["no_events"]}')],
   },
   {
-    name: "429 with X-RateLimit-Reset (seconds)",
+    name: "429 with X-RateLimit-Reset (seconds)", transient: DEST,
     answer: { thrown: thrownResponse(429, "{}", { "x-ratelimit-limit": "500", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "2" }) },
     count: 1,
     outcomes: [retry("Lago 429 Too Many Requests: rate limited", 2000)],
   },
-  { name: "429 with Retry-After only", answer: { thrown: thrownResponse(429, "", { "retry-after": "5" }) }, count: 1, outcomes: [retry("Lago 429 Too Many Requests: rate limited", 5000)] },
-  { name: "429 without headers", answer: { thrown: thrownResponse(429, "") }, count: 1, outcomes: [retry("Lago 429 Too Many Requests: rate limited")] },
-  { name: "LagoRateLimitError (client retry exhausted)", answer: { thrown: new LagoRateLimitError(500, 0, 3) }, count: 1, outcomes: [retry("Lago 429: rate limited (limit 500, remaining 0)", 3000)] },
-  { name: "LagoRateLimitError without a reset header", answer: { thrown: new LagoRateLimitError(-1, 0, -1) }, count: 1, outcomes: [retry("Lago 429: rate limited (limit -1, remaining 0)")] },
+  { name: "429 with Retry-After only", transient: DEST, answer: { thrown: thrownResponse(429, "", { "retry-after": "5" }) }, count: 1, outcomes: [retry("Lago 429 Too Many Requests: rate limited", 5000)] },
+  { name: "429 without headers", transient: DEST, answer: { thrown: thrownResponse(429, "") }, count: 1, outcomes: [retry("Lago 429 Too Many Requests: rate limited")] },
+  { name: "LagoRateLimitError (client retry exhausted)", transient: DEST, answer: { thrown: new LagoRateLimitError(500, 0, 3) }, count: 1, outcomes: [retry("Lago 429: rate limited (limit 500, remaining 0)", 3000)] },
+  { name: "LagoRateLimitError without a reset header", transient: DEST, answer: { thrown: new LagoRateLimitError(-1, 0, -1) }, count: 1, outcomes: [retry("Lago 429: rate limited (limit -1, remaining 0)")] },
   {
-    name: "500 JSON",
+    name: "500 JSON", transient: EV,
     answer: { thrown: thrownResponse(500, JSON.stringify({ status: 500, error: "Internal Server Error" })) },
     count: 1,
     outcomes: [retry("Lago 500 Internal Server Error: Internal Server Error (the batch may already be committed; re-sending is safe, Lago answers value_already_exist)")],
   },
-  { name: "503 JSON", answer: { thrown: thrownResponse(503, JSON.stringify({ status: 503, error: "Service Unavailable" })) }, count: 1, outcomes: [retry("Lago 503 Service Unavailable: Service Unavailable")] },
-  { name: "502 HTML from a proxy", answer: { thrown: thrownResponse(502, "<html><body>Bad Gateway</body></html>", { "content-type": "text/html" }) }, count: 1, outcomes: [retry("Lago 502 Bad Gateway: non-JSON body")] },
+  { name: "503 JSON", transient: DEST, answer: { thrown: thrownResponse(503, JSON.stringify({ status: 503, error: "Service Unavailable" })) }, count: 1, outcomes: [retry("Lago 503 Service Unavailable: Service Unavailable")] },
+  { name: "502 HTML from a proxy", transient: DEST, answer: { thrown: thrownResponse(502, "<html><body>Bad Gateway</body></html>", { "content-type": "text/html" }) }, count: 1, outcomes: [retry("Lago 502 Bad Gateway: non-JSON body")] },
   { name: "401", answer: { thrown: thrownResponse(401, JSON.stringify({ status: 401, error: "Unauthorized" })) }, count: 1, outcomes: [rejected("Lago 401 Unauthorized: Lago refused the API key")] },
   {
     name: "403 permission",
@@ -102,23 +105,37 @@ const table: { name: string; answer: LagoAnswer; count: number; outcomes: (Event
     outcomes: [rejected("Lago 400 Bad Request: BadRequest: param is missing or the value is empty: events")],
   },
   {
-    name: "network failure (fetch TypeError)",
+    name: "network failure (fetch TypeError)", transient: EV,
     answer: { thrown: networkError("ECONNRESET", "read ECONNRESET") },
     count: 2,
     outcomes: [retry("network error talking to Lago: fetch failed (ECONNRESET: read ECONNRESET)"), retry("network error talking to Lago: fetch failed (ECONNRESET: read ECONNRESET)")],
   },
   {
-    name: "deadline (AbortSignal.timeout)",
+    name: "deadline (AbortSignal.timeout)", transient: EV,
     answer: { thrown: new DOMException("The operation was aborted due to timeout", "TimeoutError") },
     count: 1,
     outcomes: [retry("Lago did not answer in time (the request may still have been committed)")],
   },
-  { name: "anything else thrown", answer: { thrown: new Error("boom") }, count: 1, outcomes: [retry("unexpected error calling Lago: boom")] },
+  {
+    name: "connection refused: nothing listening, the destination is down",
+    transient: DEST,
+    answer: { thrown: networkError("ECONNREFUSED", "connect ECONNREFUSED 127.0.0.1:1") },
+    count: 1,
+    outcomes: [retry("network error talking to Lago: fetch failed (ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:1)")],
+  },
+  {
+    name: "DNS failure, wrapped in an AggregateError",
+    transient: DEST,
+    answer: { thrown: new TypeError("fetch failed", { cause: Object.assign(new AggregateError([Object.assign(new Error("getaddrinfo ENOTFOUND lago.invalid"), { code: "ENOTFOUND" })], "x"), {}) }) },
+    count: 1,
+    outcomes: [retry("network error talking to Lago: fetch failed (x)")],
+  },
+  { name: "anything else thrown", transient: EV, answer: { thrown: new Error("boom") }, count: 1, outcomes: [retry("unexpected error calling Lago: boom")] },
 ];
 
 describe("classifyLagoResponse", () => {
-  it.each(table)("$name", ({ answer, count, outcomes, tooLarge }) => {
-    expect(classifyLagoResponse(answer, count, [], 0)).toEqual({ outcomes, tooLarge: tooLarge ?? false });
+  it.each(table)("$name", ({ answer, count, outcomes, tooLarge, transient }) => {
+    expect(classifyLagoResponse(answer, count, [], 0)).toEqual({ outcomes, tooLarge: tooLarge ?? false, ...(transient ? { transient } : {}) });
   });
 
   it("resolves Retry-After given as an HTTP date against the clock it is handed", () => {

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { demoSeed, startSandbox, type Sandbox } from "../../src/sandbox/index.js";
 import { createLagoSink, lagoSdkBaseUrl } from "../../src/sinks/lago/lago-sink.js";
 import type { BillingSink } from "../../src/sinks/sink.js";
-import { billable, expectedTotals, METRIC, sortTotals, tally, WINDOW } from "./events.js";
+import { billable, expectedTotals, METRIC, sendUntilSettled, sortTotals, tally, WINDOW } from "./events.js";
 
 const CUSTOMERS = ["acme", "globex", "initech"];
 
@@ -78,42 +78,89 @@ describe("Lago sink against the sandbox (official client, real HTTP)", () => {
   it("answers retry with Lago's X-RateLimit-Reset on 429", async () => {
     sb.setFaults({ lago: { status429: 1, retryAfterSeconds: 3 } });
     const outcomes = await sink.send([billable(0), billable(1)]);
+    // Lago's budget is the organization's: the whole destination waits.
     expect(outcomes).toEqual([
-      { status: "retry", reason: "Lago 429 Too Many Requests: rate limited", afterMs: 3000 },
-      { status: "retry", reason: "Lago 429 Too Many Requests: rate limited", afterMs: 3000 },
+      { status: "retry", reason: "Lago 429 Too Many Requests: rate limited", afterMs: 3000, scope: "destination" },
+      { status: "retry", reason: "Lago 429 Too Many Requests: rate limited", afterMs: 3000, scope: "destination" },
     ]);
     expect(sb.state.lagoEvents()).toEqual([]);
   });
 
   it.each([
-    ["status5xx", /^Lago 503 Service Unavailable/],
-    ["html502", /^Lago 502 Bad Gateway: non-JSON body/],
-    ["reset", /^network error talking to Lago: fetch failed/],
-  ] as const)("answers retry on %s, and the retry then delivers", async (fault, reason) => {
+    ["status5xx", /^Lago 503 Service Unavailable/, "destination"],
+    ["html502", /^Lago 502 Bad Gateway: non-JSON body/, "destination"],
+    ["reset", /^network error talking to Lago: fetch failed/, "event"],
+  ] as const)("answers retry on %s, and the retry then delivers", async (fault, reason, scope) => {
     sb.setFaults({ lago: { [fault]: 1 } });
     const events = [billable(0), billable(1)];
     const outcomes = await sink.send(events);
     expect(outcomes.map((o) => o.status)).toEqual(["retry", "retry"]);
-    expect(outcomes[0]).toMatchObject({ reason: expect.stringMatching(reason) });
+    expect(outcomes[0]).toMatchObject({ reason: expect.stringMatching(reason), scope });
     sb.setFaults({});
     expect(tally(await sink.send(events))).toEqual({ delivered: 2 });
   });
 
-  it("treats a commit followed by a 500 as retry, and the retry as duplicate", async () => {
-    sb.setFaults({ lago: { acceptThen500: 1 } });
-    const events = [billable(0), billable(1)];
+  it("treats a commit followed by a 500 as retry, and the retry as duplicate: 100 events stored once", async () => {
+    sb.setFaults({ lago: { acceptThen500: 1, limit: 1 } });
+    const events = Array.from({ length: 100 }, (_, i) => billable(i, { customer: CUSTOMERS[i % 3]! }));
     const outcomes = await sink.send(events);
-    expect(outcomes[0]).toMatchObject({ status: "retry", reason: expect.stringContaining("may already be committed") });
-    sb.setFaults({});
-    expect(tally(await sink.send(events))).toEqual({ duplicate: 2 });
-    expect(sb.state.lagoEvents()).toHaveLength(2);
+    expect(tally(outcomes)).toEqual({ retry: 100 });
+    expect(outcomes[0]).toMatchObject({ status: "retry", scope: "event", reason: expect.stringContaining("may already be committed") });
+    const again = await sink.send(events);
+    expect(tally(again)).toEqual({ duplicate: 100 });
+    expect(sb.state.counts().lago).toMatchObject({ events: 100, duplicatesRefused: 100 });
+    expect(sortTotals(sb.state.lagoTotals())).toEqual(expectedTotals(events));
   });
+
+  it("a re-send mixing committed and new events: the committed ones are duplicates, the new ones delivered, each stored once", async () => {
+    // The first of three requests commits and answers 500; the other two succeed.
+    sb.setFaults({ lago: { acceptThen500: 1, limit: 1 } });
+    const events = Array.from({ length: 250 }, (_, i) => billable(i, { customer: CUSTOMERS[i % 3]! }));
+    const first = await sink.send(events);
+    expect(tally(first)).toEqual({ retry: 100, delivered: 150 });
+    // The worker re-sends the leftovers together with new events of a later batch.
+    const later = Array.from({ length: 20 }, (_, i) => billable(1000 + i));
+    const second = await sink.send([...events.slice(0, 100), ...later]);
+    expect(tally(second)).toEqual({ duplicate: 100, delivered: 20 });
+    expect(sb.state.lagoEvents()).toHaveLength(270);
+    expect(new Set(sb.state.lagoEvents().map((e) => e.transaction_id)).size).toBe(270);
+  });
+
+  it("a reset after Lago committed the batch: retry, then duplicate", async () => {
+    sb.setFaults({ lago: { acceptThenReset: 1, limit: 1 } });
+    const events = [billable(0), billable(1), billable(2)];
+    expect(tally(await sink.send(events))).toEqual({ retry: 3 });
+    expect(tally(await sink.send(events))).toEqual({ duplicate: 3 });
+    expect(sb.state.lagoEvents()).toHaveLength(3);
+  });
+
+  it.each([
+    ["faults on ingestion only", { seed: 21, lago: { status5xx: 0.2, status429: 0.1, acceptThen500: 0.05, reset: 0.05, slowMs: 5, retryAfterSeconds: 0 } }],
+    [
+      "faults on every request, and resets after a commit",
+      { seed: 22, lago: { status5xx: 0.15, html502: 0.05, status429: 0.1, acceptThen500: 0.05, reset: 0.05, acceptThenReset: 0.05, slowMs: 5, retryAfterSeconds: 0, scope: "all" as const } },
+    ],
+  ])("storm over 2,000 events (%s): each stored once, exact totals, committed re-sends counted as delivered", async (_name, faults) => {
+    sb.setFaults(faults);
+    const events = Array.from({ length: 2000 }, (_, i) => billable(i, { customer: CUSTOMERS[i % 3]! }));
+    const r = await sendUntilSettled(sink, events);
+    expect(r.pending).toEqual([]);
+    expect([...r.final.values()].every((o) => o.status === "delivered" || o.status === "duplicate")).toBe(true);
+    const counts = sb.state.counts().lago;
+    expect(counts.events).toBe(2000);
+    expect(new Set(sb.state.lagoEvents().map((e) => e.transaction_id)).size).toBe(2000);
+    expect(sortTotals(sb.state.lagoTotals())).toEqual(expectedTotals(events));
+    // Batches committed behind a 500 came back as value_already_exist.
+    expect(counts.faults.acceptThen500 ?? 0).toBeGreaterThan(0);
+    expect(counts.duplicatesRefused).toBeGreaterThan(0);
+    expect([...r.final.values()].some((o) => o.status === "duplicate")).toBe(true);
+  }, 60_000);
 
   it("answers retry when Lago does not answer in time", async () => {
     sb.setFaults({ lago: { slowMs: 3000 } });
     const slow = createLagoSink({ apiUrl: sb.lagoApiUrl, apiKey: sb.lagoApiKey, timeoutMs: 100 });
     const [o] = await slow.send([billable(0, { subscription: "sub_acme" })]);
-    expect(o).toEqual({ status: "retry", reason: "Lago did not answer in time (the request may still have been committed)" });
+    expect(o).toEqual({ status: "retry", reason: "Lago did not answer in time (the request may still have been committed)", scope: "event" });
   });
 
   it("sends nothing for an empty batch, and rejects a quantity that is not a finite number", async () => {
@@ -147,17 +194,45 @@ describe("Lago sink against the sandbox (official client, real HTTP)", () => {
     expect(lagoSdkBaseUrl("http://h:3000/lago//")).toBe("http://h:3000/lago/api/v1");
   });
 
-  it("healthcheck lists unknown metric codes and customers without an active subscription", async () => {
+  it("healthcheck blocks unknown metric codes (Lago would accept and never bill) and warns about customers without a subscription", async () => {
     const report = await sink.healthcheck(["llm_tokens", "llm_tokens_typo", "odd/code"], ["acme", "stranger"]);
+    const unknown = (code: string) => `Lago has no billable metric "${code}"; Lago accepts events with an unknown code and never bills them`;
+    const stranger = 'customer "stranger" has no active Lago subscription; create one, or name the subscription in the mapping';
     expect(report).toEqual({
       ok: false,
-      problems: [
-        'Lago has no billable metric "llm_tokens_typo"; Lago accepts events with an unknown code and never bills them',
-        'Lago has no billable metric "odd/code"; Lago accepts events with an unknown code and never bills them',
-        'customer "stranger" has no active Lago subscription; create one, or name the subscription in the mapping',
+      problems: [unknown("llm_tokens_typo"), unknown("odd/code"), stranger],
+      blocking: [unknown("llm_tokens_typo"), unknown("odd/code")],
+      warnings: [stranger],
+      issues: [
+        { kind: "unknown_metric", severity: "blocking", metric: "llm_tokens_typo", message: unknown("llm_tokens_typo") },
+        { kind: "unknown_metric", severity: "blocking", metric: "odd/code", message: unknown("odd/code") },
+        { kind: "no_subscription", severity: "warning", customer: "stranger", message: stranger },
       ],
     });
     expect(sb.state.requests({ path: "/billable_metrics/odd%2Fcode" })).toHaveLength(1);
+    expect(await sink.healthcheck(["llm_tokens"], ["acme"])).toEqual({ ok: true, problems: [], blocking: [], warnings: [], issues: [] });
+  });
+
+  it("healthcheck names a customer with several active subscriptions as ambiguous", async () => {
+    const two = await startSandbox({
+      seed: { lago: { customers: [{ external_id: "acme", subscriptions: [{ external_id: "s1", plan_code: "p" }, { external_id: "s2", plan_code: "p" }] }], billable_metrics: [{ code: "llm_tokens", aggregation_type: "sum_agg", field_name: "value" }] } },
+    });
+    try {
+      const report = await createLagoSink({ apiUrl: two.lagoApiUrl, apiKey: two.lagoApiKey }).healthcheck(["llm_tokens"], ["acme"]);
+      expect(report.blocking).toEqual([]);
+      expect(report.issues).toEqual([{ kind: "ambiguous_subscription", severity: "warning", customer: "acme", message: expect.stringContaining("2 active Lago subscriptions") }]);
+    } finally {
+      await two.stop();
+    }
+  });
+
+  it("healthcheck blocks a metric it could not check (Lago failing), and only warns about the customers", async () => {
+    sb.setFaults({ lago: { status5xx: 1, scope: "all" } });
+    const report = await sink.healthcheck(["llm_tokens"], ["acme"]);
+    expect(report.issues).toEqual([
+      { kind: "unchecked", severity: "blocking", metric: "llm_tokens", message: 'could not check Lago billable metric "llm_tokens": Lago 503 Service Unavailable: Service Unavailable' },
+      { kind: "unchecked", severity: "warning", customer: "acme", message: 'looking up the subscription of "acme": Lago 503 Service Unavailable: Service Unavailable' },
+    ]);
   });
 
   it("reads totals back per customer × metric × model, from inclusive, to exclusive", async () => {

@@ -3,7 +3,7 @@ import { HTTPError, OpenMeter } from "@openmeter/sdk";
 import { describe, expect, it } from "vitest";
 import type { EventOutcome } from "../../src/model/index.js";
 import { demoSeed, startSandbox } from "../../src/sandbox/index.js";
-import { classifyOpenMeterResponse, type OpenMeterAnswer } from "../../src/sinks/openmeter/classify.js";
+import { classifyOpenMeterResponse, type OpenMeterAnswer, type OpenMeterClassification } from "../../src/sinks/openmeter/classify.js";
 
 const URL_ = "http://openmeter.test/api/v1/events";
 /** HTTPError as the SDK builds it for an application/problem+json answer. */
@@ -21,9 +21,9 @@ const D: EventOutcome = { status: "delivered" };
 const rejected = (reason: string): EventOutcome => ({ status: "rejected", reason });
 const retry = (reason: string, afterMs?: number): EventOutcome => ({ status: "retry", reason, ...(afterMs !== undefined ? { afterMs } : {}) });
 const NOW = Date.parse("2024-07-10T10:00:00Z");
-const PARTIAL = "OpenMeter 500 Internal Server Error: part of the batch may already be stored; with dedupe off a re-send counts it twice (reconcile will show it)";
+const PARTIAL = "OpenMeter 500 Internal Server Error: part of the batch may already be stored";
 
-const table: { name: string; answer: OpenMeterAnswer; count: number; outcomes: (EventOutcome | null)[] }[] = [
+const table: { name: string; answer: OpenMeterAnswer; count: number; outcomes: (EventOutcome | null)[]; transient?: OpenMeterClassification["transient"] }[] = [
   { name: "204 (ingest resolves undefined)", answer: { resolved: undefined }, count: 3, outcomes: [D, D, D] },
   {
     name: "400 schema error on a batch: someone in it is bad, isolate",
@@ -43,24 +43,24 @@ const table: { name: string; answer: OpenMeterAnswer; count: number; outcomes: (
     count: 2,
     outcomes: [rejected("OpenMeter 400 Bad Request: invalid content type: application/json; charset=utf-8"), rejected("OpenMeter 400 Bad Request: invalid content type: application/json; charset=utf-8")],
   },
-  { name: "429 with Retry-After seconds", answer: { thrown: problem(429, "rate limit exceeded"), headers: { "Retry-After": "2" } }, count: 1, outcomes: [retry("OpenMeter 429 Too Many Requests: rate limited", 2000)] },
+  { name: "429 with Retry-After seconds", transient: { scope: "destination", maybeStored: false }, answer: { thrown: problem(429, "rate limit exceeded"), headers: { "Retry-After": "2" } }, count: 1, outcomes: [retry("OpenMeter 429 Too Many Requests: rate limited", 2000)] },
   {
-    name: "429 with Retry-After as an HTTP date",
+    name: "429 with Retry-After as an HTTP date", transient: { scope: "destination", maybeStored: false },
     answer: { thrown: problem(429, "rate limit exceeded"), headers: new Headers({ "retry-after": "Wed, 10 Jul 2024 10:00:09 GMT" }) },
     count: 1,
     outcomes: [retry("OpenMeter 429 Too Many Requests: rate limited", 9000)],
   },
   {
-    name: "429 with only X-RateLimit-Reset (Unix time)",
+    name: "429 with only X-RateLimit-Reset (Unix time)", transient: { scope: "destination", maybeStored: false },
     answer: { thrown: plain(429), headers: { "X-RateLimit-Reset": String(NOW / 1000 + 6) } },
     count: 1,
     outcomes: [retry("OpenMeter 429: rate limited", 6000)],
   },
-  { name: "429 without headers", answer: { thrown: plain(429), headers: null }, count: 1, outcomes: [retry("OpenMeter 429: rate limited")] },
-  { name: "500 (partial ingest possible)", answer: { thrown: problem(500, "") }, count: 2, outcomes: [retry(PARTIAL), retry(PARTIAL)] },
-  { name: "503 problem", answer: { thrown: problem(503, "service unavailable") }, count: 1, outcomes: [retry("OpenMeter 503 Service Unavailable: service unavailable")] },
-  { name: "502 HTML from a proxy", answer: { thrown: plain(502) }, count: 1, outcomes: [retry("OpenMeter 502: Bad Gateway")] },
-  { name: "408", answer: { thrown: problem(408, "context canceled") }, count: 1, outcomes: [retry("OpenMeter 408 Request Timeout: context canceled")] },
+  { name: "429 without headers", transient: { scope: "destination", maybeStored: false }, answer: { thrown: plain(429), headers: null }, count: 1, outcomes: [retry("OpenMeter 429: rate limited")] },
+  { name: "500 (partial ingest possible)", transient: { scope: "event", maybeStored: true }, answer: { thrown: problem(500, "") }, count: 2, outcomes: [retry(PARTIAL), retry(PARTIAL)] },
+  { name: "503 problem", transient: { scope: "destination", maybeStored: true }, answer: { thrown: problem(503, "service unavailable") }, count: 1, outcomes: [retry("OpenMeter 503 Service Unavailable: service unavailable")] },
+  { name: "502 HTML from a proxy", transient: { scope: "destination", maybeStored: true }, answer: { thrown: plain(502) }, count: 1, outcomes: [retry("OpenMeter 502: Bad Gateway")] },
+  { name: "408", transient: { scope: "event", maybeStored: true }, answer: { thrown: problem(408, "context canceled") }, count: 1, outcomes: [retry("OpenMeter 408 Request Timeout: context canceled")] },
   { name: "401", answer: { thrown: problem(401, "unauthorized") }, count: 1, outcomes: [rejected("OpenMeter 401 Unauthorized: OpenMeter refused the API key")] },
   { name: "403", answer: { thrown: problem(403, "forbidden") }, count: 1, outcomes: [rejected("OpenMeter 403 Forbidden: forbidden")] },
   {
@@ -71,23 +71,31 @@ const table: { name: string; answer: OpenMeterAnswer; count: number; outcomes: (
   },
   { name: "412", answer: { thrown: problem(412, "precondition failed") }, count: 1, outcomes: [rejected("OpenMeter 412 Precondition Failed: precondition failed")] },
   {
-    name: "network failure",
+    name: "network failure", transient: { scope: "destination", maybeStored: false },
     answer: { thrown: new TypeError("fetch failed", { cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }) }) },
     count: 1,
     outcomes: [retry("network error talking to OpenMeter: fetch failed (ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:1)")],
   },
   {
-    name: "deadline",
+    name: "deadline", transient: { scope: "event", maybeStored: true },
     answer: { thrown: new DOMException("This operation was aborted", "AbortError") },
     count: 1,
     outcomes: [retry("OpenMeter did not answer in time (the events may still have been stored)")],
   },
-  { name: "anything else thrown", answer: { thrown: "boom" }, count: 1, outcomes: [retry("unexpected error calling OpenMeter: boom")] },
+  {
+    name: "connection reset: the handler may have run",
+    transient: { scope: "event", maybeStored: true },
+    answer: { thrown: new TypeError("fetch failed", { cause: Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" }) }) },
+    count: 1,
+    outcomes: [retry("network error talking to OpenMeter: fetch failed (UND_ERR_SOCKET: other side closed)")],
+  },
+  { name: "425", transient: { scope: "event", maybeStored: false }, answer: { thrown: problem(425, "too early") }, count: 1, outcomes: [retry("OpenMeter 425 Too Early: too early")] },
+  { name: "anything else thrown", transient: { scope: "event", maybeStored: true }, answer: { thrown: "boom" }, count: 1, outcomes: [retry("unexpected error calling OpenMeter: boom")] },
 ];
 
 describe("classifyOpenMeterResponse", () => {
-  it.each(table)("$name", ({ answer, count, outcomes }) => {
-    expect(classifyOpenMeterResponse(answer, count, [], NOW)).toEqual({ outcomes });
+  it.each(table)("$name", ({ answer, count, outcomes, transient }) => {
+    expect(classifyOpenMeterResponse(answer, count, [], NOW)).toEqual({ outcomes, ...(transient ? { transient } : {}) });
   });
 
   it("removes secrets from reasons", () => {

@@ -13,9 +13,12 @@ describe("OpenMeter sink against the sandbox (official SDK, real HTTP)", () => {
   let sink: BillingSink;
   const ingestRequests = () => sb.state.requests({ destination: "openmeter", method: "POST", path: "/api/v1/events" });
 
+  const lookups = () => sb.state.requests({ destination: "openmeter", method: "GET", path: "/api/v2/events" });
+
   beforeEach(async () => {
     sb = await startSandbox({ seed: demoSeed(CUSTOMERS, [METRIC]) });
-    sink = createOpenMeterSink({ url: sb.openmeterUrl, apiKey: sb.openmeterApiKey });
+    // Short confirmation waits: the sandbox lists what it stored at once.
+    sink = createOpenMeterSink({ url: sb.openmeterUrl, apiKey: sb.openmeterApiKey, confirmDelaysMs: [0, 10, 30] });
   });
   afterEach(() => sb.stop());
 
@@ -78,36 +81,70 @@ describe("OpenMeter sink against the sandbox (official SDK, real HTTP)", () => {
 
   it("answers retry with Retry-After on 429", async () => {
     sb.setFaults({ openmeter: { status429: 1, retryAfterSeconds: 3 } });
-    expect(await sink.send([billable(0)])).toEqual([{ status: "retry", reason: "OpenMeter 429 Too Many Requests: rate limited", afterMs: 3000 }]);
+    // Nothing was ingested (no lookup), and the budget is the whole destination's.
+    expect(await sink.send([billable(0)])).toEqual([{ status: "retry", reason: "OpenMeter 429 Too Many Requests: rate limited", afterMs: 3000, scope: "destination" }]);
+    expect(lookups()).toEqual([]);
   });
 
   it.each([
-    ["status5xx", /^OpenMeter 503 Service Unavailable: service unavailable/],
-    ["html502", /^OpenMeter 502: Bad Gateway/],
-    ["reset", /^network error talking to OpenMeter: fetch failed/],
-  ] as const)("answers retry on %s, and the retry then delivers", async (fault, reason) => {
+    ["status5xx", /^OpenMeter 503 Service Unavailable: service unavailable; 0 of 2 confirmed stored by id, this one not found after 3 lookups$/, "destination"],
+    ["html502", /^OpenMeter 502: Bad Gateway; 0 of 2 confirmed stored/, "destination"],
+    ["reset", /^network error talking to OpenMeter: fetch failed .*; 0 of 2 confirmed stored/, "event"],
+  ] as const)("answers retry on %s after confirming by id that nothing was stored, and the retry then delivers", async (fault, reason, scope) => {
     sb.setFaults({ openmeter: { [fault]: 1 } });
     const events = [billable(0), billable(1)];
     const outcomes = await sink.send(events);
     expect(outcomes.map((o) => o.status)).toEqual(["retry", "retry"]);
-    expect(outcomes[0]).toMatchObject({ reason: expect.stringMatching(reason) });
+    expect(outcomes[0]).toMatchObject({ reason: expect.stringMatching(reason), scope });
+    expect(lookups()).toHaveLength(3);
     sb.setFaults({});
     expect(tally(await sink.send(events))).toEqual({ delivered: 2 });
     expect(sb.state.openmeterEvents()).toHaveLength(2);
+    expect(sb.state.counts().openmeter.duplicatesStored).toBe(0);
   });
 
-  it("answers retry on a 500 after a partial store, and says a re-send may double count", async () => {
+  it("after a 500 that followed a partial store, reports the stored half delivered (confirmed by id) and only the rest as retry", async () => {
     sb.setFaults({ openmeter: { acceptThen500: 1 } });
     const outcomes = await sink.send([billable(0), billable(1), billable(2), billable(3)]);
-    expect(outcomes.map((o) => o.status)).toEqual(["retry", "retry", "retry", "retry"]);
-    expect(outcomes[0]).toMatchObject({ reason: expect.stringContaining("part of the batch may already be stored") });
+    expect(outcomes).toEqual([
+      { status: "delivered" },
+      { status: "delivered" },
+      { status: "retry", reason: "OpenMeter 500 Internal Server Error: part of the batch may already be stored; 2 of 4 confirmed stored by id, this one not found after 3 lookups", scope: "event" },
+      { status: "retry", reason: "OpenMeter 500 Internal Server Error: part of the batch may already be stored; 2 of 4 confirmed stored by id, this one not found after 3 lookups", scope: "event" },
+    ]);
     expect(sb.state.openmeterEvents()).toHaveLength(2);
   });
 
-  it("answers retry when OpenMeter does not answer in time", async () => {
-    sb.setFaults({ openmeter: { slowMs: 3000 } });
-    const slow = createOpenMeterSink({ url: sb.openmeterUrl, apiKey: sb.openmeterApiKey, timeoutMs: 100 });
-    expect(await slow.send([billable(0)])).toEqual([{ status: "retry", reason: "OpenMeter did not answer in time (the events may still have been stored)" }]);
+  it("bounds the confirmation: no lookup starts later than timeoutMs after the failure", async () => {
+    sb.setFaults({ openmeter: { acceptThen500: 1 } });
+    const bounded = createOpenMeterSink({ url: sb.openmeterUrl, apiKey: sb.openmeterApiKey, timeoutMs: 200, confirmDelaysMs: [0, 50, 10_000] });
+    const started = Date.now();
+    expect(tally(await bounded.send([billable(0), billable(1), billable(2)]))).toEqual({ delivered: 2, retry: 1 });
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(lookups()).toHaveLength(2);
+  });
+
+  it("answers retry when OpenMeter does not answer in time, and never re-sends an event it later finds stored", async () => {
+    // The server stores the event after 300 ms; the sink gives up after 100 ms and looks at once.
+    sb.setFaults({ openmeter: { slowMs: 300 } });
+    const slow = createOpenMeterSink({ url: sb.openmeterUrl, apiKey: sb.openmeterApiKey, timeoutMs: 100, confirmDelaysMs: [0] });
+    expect(await slow.send([billable(0)])).toEqual([
+      { status: "retry", reason: "OpenMeter did not answer in time (the events may still have been stored); 0 of 1 confirmed stored by id, this one not found after 1 lookup", scope: "event" },
+    ]);
+    await expect.poll(() => sb.state.openmeterEvents().length).toBe(1);
+    // The worker retries later: the event is looked up first, found, and not sent again.
+    expect(await slow.send([billable(0)])).toEqual([{ status: "delivered" }]);
+    expect(ingestRequests()).toHaveLength(1);
+    expect(sb.state.counts().openmeter.duplicatesStored).toBe(0);
+  });
+
+  it("a confirmation wait longer than the server's delay finds a timed-out batch stored: delivered, nothing re-sent", async () => {
+    // Timeout at 300 ms, stored at 400 ms, looked up at ~300 ms (missing) and ~500 ms (found).
+    sb.setFaults({ openmeter: { slowMs: 400 } });
+    const slow = createOpenMeterSink({ url: sb.openmeterUrl, apiKey: sb.openmeterApiKey, timeoutMs: 300, confirmDelaysMs: [0, 200] });
+    expect(await slow.send([billable(0), billable(1)])).toEqual([{ status: "delivered" }, { status: "delivered" }]);
+    expect(ingestRequests()).toHaveLength(1);
+    expect(lookups()).toHaveLength(2);
   });
 
   it("sends nothing for an empty batch", async () => {
@@ -138,12 +175,21 @@ describe("OpenMeter sink against the sandbox (official SDK, real HTTP)", () => {
     const other = await startSandbox({ seed });
     try {
       const report = await createOpenMeterSink({ url: other.openmeterUrl, apiKey: other.openmeterApiKey }).healthcheck(["llm_tokens", "llm_calls", "llm_flat"], []);
+      const problems = [
+        'OpenMeter has no meter with eventType "llm_tokens"; its events are stored but counted only once such a meter exists',
+        'OpenMeter meter "calls" for "llm_calls" aggregates with COUNT; tracebill sends quantities, which need SUM',
+        'OpenMeter meter "flat" for "llm_flat" has no groupBy "model"; reconciliation reads totals per model',
+      ];
+      // Nothing blocks: OpenMeter stores events whatever their type, and a meter created later counts them.
       expect(report).toEqual({
         ok: false,
-        problems: [
-          'OpenMeter has no meter with eventType "llm_tokens"; its events would be stored but never counted',
-          'OpenMeter meter "calls" for "llm_calls" aggregates with COUNT; tracebill sends quantities, which need SUM',
-          'OpenMeter meter "flat" for "llm_flat" has no groupBy "model"; reconciliation reads totals per model',
+        problems,
+        blocking: [],
+        warnings: problems,
+        issues: [
+          { kind: "unknown_metric", severity: "warning", metric: "llm_tokens", message: problems[0] },
+          { kind: "metric_mismatch", severity: "warning", metric: "llm_calls", message: problems[1] },
+          { kind: "metric_mismatch", severity: "warning", metric: "llm_flat", message: problems[2] },
         ],
       });
     } finally {

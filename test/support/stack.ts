@@ -24,8 +24,8 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(opts: { customers: string[]; faults?: FaultPlan; maxAttempts?: number; withWorker?: boolean }): Promise<Stack> {
-  const sandbox = await startSandbox({ port: 0, seed: demoSeed(opts.customers, [{ metric: "llm_tokens", valueProperty: "value" }]), faults: opts.faults });
+export async function startStack(opts: { customers: string[]; faults?: FaultPlan; maxAttempts?: number; metrics?: { metric: string; valueProperty: string }[] }): Promise<Stack> {
+  const sandbox = await startSandbox({ port: 0, seed: demoSeed(opts.customers, opts.metrics ?? [{ metric: "llm_tokens", valueProperty: "value" }]), faults: opts.faults });
   const config: Config = {
     ...loadConfig({ LOG_LEVEL: "silent" }),
     redisUrl: testRedisUrl(),

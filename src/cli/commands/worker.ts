@@ -1,4 +1,4 @@
-import { UserError } from "../../model/index.js";
+import { UserError, type Destination } from "../../model/index.js";
 import { startScheduledPullToIngest } from "../../pull/deliver.js";
 import { startWorker } from "../../queue/worker.js";
 import { baseContext, configuredSinks, connectRedis, ledgerFor, redactUrl } from "../context.js";
@@ -11,7 +11,10 @@ export async function workerCommand(): Promise<number> {
     throw new UserError("No destination configured: set LAGO_API_URL and LAGO_API_KEY, and/or OPENMETER_URL and OPENMETER_API_KEY.");
   }
   const redis = await connectRedis(config);
-  const worker = await startWorker({ config, sinks, ledger: ledgerFor(redis, config), logger });
+  const ledger = ledgerFor(redis, config);
+  // Once per destination: stop consulting pre-fingerprint ledger keys when none are left.
+  for (const d of Object.keys(sinks) as Destination[]) await ledger.retireLegacyKeys(d);
+  const worker = await startWorker({ config, sinks, ledger, logger });
   // Scheduled API pull, when TRACEBILL_PULL_DESTINATION and platform credentials are set.
   const pulling = await startScheduledPullToIngest({ config, pull: config.pull, logger });
   if (pulling) logger.info({ destination: config.pull.destination, everyMinutes: config.pull.everyMs / 60_000 }, "scheduled pull on");

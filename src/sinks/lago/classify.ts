@@ -9,7 +9,9 @@
  */
 import { LagoRateLimitError } from "lago-javascript-client";
 import type { EventOutcome } from "../../model/index.js";
+import { neverReached, statusScope } from "../outage.js";
 import { clip, describeNetworkError, headerOf, isAbort, redact, retryAfterMs } from "../secrets.js";
+import type { RetryScope } from "../sink.js";
 
 /** What one client call produced: the resolved response, or whatever it threw. */
 export type LagoAnswer = { resolved: unknown } | { thrown: unknown };
@@ -22,6 +24,8 @@ export interface LagoClassification {
   outcomes: (EventOutcome | null)[];
   /** Lago refused the batch size (`too_many_events`; self-hosted limits can be lower than 100): split and re-send. */
   tooLarge: boolean;
+  /** Present when the request failed transiently (the outcomes are `retry`): whom the failure is about. */
+  transient?: { scope: RetryScope };
 }
 
 interface ResponseLike {
@@ -36,6 +40,10 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 const isResponseLike = (v: unknown): v is ResponseLike => isObject(v) && typeof v.status === "number";
 const isRateLimitError = (v: unknown): v is LagoRateLimitError => v instanceof LagoRateLimitError || (v instanceof Error && v.name === "LagoRateLimitError");
 const all = (count: number, o: EventOutcome): LagoClassification => ({ outcomes: Array.from({ length: count }, () => o), tooLarge: false });
+const failed = (count: number, reason: string, scope: RetryScope, afterMs?: number): LagoClassification => ({
+  ...all(count, { status: "retry", reason, ...(afterMs !== undefined ? { afterMs } : {}) }),
+  transient: { scope },
+});
 
 /** "timestamp invalid_format; code value_is_mandatory" from `{"timestamp":["invalid_format"], ...}`. */
 function fieldErrors(entry: unknown): string {
@@ -95,18 +103,19 @@ function classifyStatus(r: ResponseLike, count: number, nowMs: number): LagoClas
     // X-RateLimit-Reset is "seconds until the window resets" (lago.md §0.4); Retry-After is not documented but honoured.
     const reset = headerOf(r.headers, "x-ratelimit-reset");
     const afterMs = reset !== null && /^\d+(\.\d+)?$/.test(reset.trim()) ? Math.round(Number(reset) * 1000) : retryAfterMs(headerOf(r.headers, "retry-after"), nowMs);
-    return all(count, { status: "retry", reason: `${what}: rate limited`, ...(afterMs !== undefined ? { afterMs } : {}) });
+    // Lago's limits are per organization: every key and request shares the budget.
+    return failed(count, `${what}: rate limited`, "destination", afterMs);
   }
   if (s >= 500) {
     const hint = s === 500 ? " (the batch may already be committed; re-sending is safe, Lago answers value_already_exist)" : "";
-    return all(count, { status: "retry", reason: `${what}${text ? `: ${text}` : ""}${hint}` });
+    return failed(count, `${what}${text ? `: ${text}` : ""}${hint}`, statusScope(s));
   }
-  if (s === 408 || s === 425) return all(count, { status: "retry", reason: `${what}: ${text}` });
+  if (s === 408 || s === 425) return failed(count, `${what}: ${text}`, "event");
   if (s === 401) return all(count, { status: "rejected", reason: `${what}: Lago refused the API key` });
   if (s === 403) return all(count, { status: "rejected", reason: `${what}: the API key may not write events (${text})` });
   if (s === 404) return all(count, { status: "rejected", reason: `${what}: no such endpoint; LAGO_API_URL should be the API root, e.g. https://api.getlago.com` });
   if (s >= 400) return all(count, { status: "rejected", reason: `${what}: ${text}` });
-  return all(count, { status: "retry", reason: `${what}: unexpected status` });
+  return failed(count, `${what}: unexpected status`, "event");
 }
 
 function classifyResolved(resolved: unknown, count: number): LagoClassification {
@@ -114,7 +123,7 @@ function classifyResolved(resolved: unknown, count: number): LagoClassification 
   // A 2xx must echo the events; anything else (e.g. a captive proxy's HTML 200) proves nothing.
   const events = isObject(data) ? (Array.isArray(data.events) ? data.events : isObject(data.event) ? [data.event] : null) : null;
   if (events && events.length === count) return all(count, { status: "delivered" });
-  return all(count, { status: "retry", reason: "Lago answered 2xx without the list of accepted events" });
+  return failed(count, "Lago answered 2xx without the list of accepted events", "event");
 }
 
 /**
@@ -124,7 +133,7 @@ function classifyResolved(resolved: unknown, count: number): LagoClassification 
 export function classifyLagoResponse(answer: LagoAnswer, count: number, secrets: readonly string[] = [], nowMs = 0): LagoClassification {
   const c = classifyRaw(answer, count, nowMs);
   return {
-    tooLarge: c.tooLarge,
+    ...c,
     outcomes: c.outcomes.map((o) => (o && "reason" in o ? { ...o, reason: clip(redact(o.reason, secrets), 500) } : o)),
   };
 }
@@ -133,13 +142,13 @@ function classifyRaw(answer: LagoAnswer, count: number, nowMs: number): LagoClas
   if ("resolved" in answer) return classifyResolved(answer.resolved, count);
   const e = answer.thrown;
   if (isRateLimitError(e)) {
-    return all(count, { status: "retry", reason: `Lago 429: rate limited (limit ${e.limit}, remaining ${e.remaining})`, ...(e.reset > 0 ? { afterMs: e.retryAfter } : {}) });
+    return failed(count, `Lago 429: rate limited (limit ${e.limit}, remaining ${e.remaining})`, "destination", e.reset > 0 ? e.retryAfter : undefined);
   }
   if (isResponseLike(e)) return classifyStatus(e, count, nowMs);
-  if (isAbort(e)) return all(count, { status: "retry", reason: "Lago did not answer in time (the request may still have been committed)" });
-  if (e instanceof TypeError) return all(count, { status: "retry", reason: `network error talking to Lago: ${describeNetworkError(e)}` });
+  if (isAbort(e)) return failed(count, "Lago did not answer in time (the request may still have been committed)", "event");
+  if (e instanceof TypeError) return failed(count, `network error talking to Lago: ${describeNetworkError(e)}`, neverReached(e) ? "destination" : "event");
   const message = e instanceof Error ? e.message : String(e);
-  return all(count, { status: "retry", reason: `unexpected error calling Lago: ${message}` });
+  return failed(count, `unexpected error calling Lago: ${message}`, "event");
 }
 
 /** One line for a failed read (healthcheck, read-back), secrets removed. */

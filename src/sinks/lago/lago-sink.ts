@@ -5,11 +5,18 @@
  * settles what Lago judged (duplicates, rejections) and re-sends the rest in a bounded loop:
  * one bad event never holds back 99 good ones. Lago's 200 says nothing about billing (unknown
  * codes and subscriptions are stored and ignored), which is what `healthcheck` is for.
+ *
+ * Exactly-once at this boundary: a batch Lago committed but whose answer was lost (timeout, 500,
+ * reset) comes back on re-send as 422 `value_already_exist` for each event, reported `duplicate`
+ * (lago.md §2.2). This holds on the Postgres event store; on the ClickHouse store a re-send is
+ * accepted again and merged later on (transaction_id, timestamp), which is why timestamps are
+ * never the send time (lago.md §3).
  */
 import { Client, type EventInputObject } from "lago-javascript-client";
-import type { BillableEvent, EventOutcome, UsageTotal } from "../../model/index.js";
+import type { BillableEvent, UsageTotal } from "../../model/index.js";
+import { FailureStreak, scoped } from "../outage.js";
 import { assertUsableApiKey, parseBaseUrl, redact } from "../secrets.js";
-import type { BillingSink, HealthReport, ReadTotalsQuery } from "../sink.js";
+import { healthReport, type BillingSink, type HealthIssue, type HealthReport, type ReadTotalsQuery, type SinkOutcome } from "../sink.js";
 import { classifyLagoResponse, describeLagoFailure, type LagoAnswer } from "./classify.js";
 import { toLagoEvent } from "./to-lago-event.js";
 
@@ -39,7 +46,7 @@ export function lagoSdkBaseUrl(apiUrl: string): string {
   return `${url.origin}${path}`;
 }
 
-type SubscriptionLookup = { ok: true; subscription: string } | { ok: false; outcome: EventOutcome };
+type SubscriptionLookup = { ok: true; subscription: string } | { ok: false; outcome: SinkOutcome; several?: boolean };
 
 interface Pending {
   index: number;
@@ -71,6 +78,8 @@ export function createLagoSink(config: LagoSinkConfig): BillingSink {
   const params = () => ({ signal: AbortSignal.timeout(timeoutMs) });
   /** Per sink: a customer's active subscription does not change under a running worker often enough to re-ask per batch. */
   const subscriptions = new Map<string, Promise<SubscriptionLookup>>();
+  /** Ingest requests only (the streak says whether events can get in, not whether reads work). */
+  const streak = new FailureStreak();
 
   async function lookupSubscription(customer: string): Promise<SubscriptionLookup> {
     try {
@@ -81,10 +90,11 @@ export function createLagoSink(config: LagoSinkConfig): BillingSink {
         active.length === 0
           ? `customer "${customer}" has no active Lago subscription; create one, or name the subscription in the mapping`
           : `customer "${customer}" has ${active.length} active Lago subscriptions (${active.map((s) => s.external_id).join(", ")}); name the subscription in the mapping`;
-      return { ok: false, outcome: { status: "rejected", reason: redact(reason, secrets) } };
+      return { ok: false, outcome: { status: "rejected", reason: redact(reason, secrets) }, several: active.length > 1 };
     } catch (thrown) {
-      const o = classifyLagoResponse({ thrown }, 1, secrets, Date.now()).outcomes[0];
-      const base = o ?? { status: "retry" as const, reason: "Lago subscription lookup failed" };
+      const c = classifyLagoResponse({ thrown }, 1, secrets, Date.now());
+      const o = c.transient ? scoped(c.outcomes, c.transient.scope)[0] : c.outcomes[0];
+      const base: SinkOutcome = o ?? { status: "retry", reason: "Lago subscription lookup failed", scope: "event" };
       return { ok: false, outcome: "reason" in base ? { ...base, reason: `looking up the subscription of "${customer}": ${base.reason}` } : base };
     }
   }
@@ -110,10 +120,14 @@ export function createLagoSink(config: LagoSinkConfig): BillingSink {
     }
   }
 
-  async function sendChunk(chunk: Pending[], outcomes: (EventOutcome | undefined)[]): Promise<void> {
+  async function sendChunk(chunk: Pending[], outcomes: (SinkOutcome | undefined)[]): Promise<void> {
     let pending = chunk;
     for (let round = 0; round < MAX_ROUNDS && pending.length > 0; round++) {
       const c = classifyLagoResponse(await post(pending.map((p) => p.event)), pending.length, secrets, Date.now());
+      if (c.transient) {
+        streak.failed();
+        c.outcomes = scoped(c.outcomes, streak.failing ? "destination" : c.transient.scope);
+      } else streak.answered();
       if (c.tooLarge && pending.length > 1) {
         const half = Math.ceil(pending.length / 2);
         await sendChunk(pending.slice(0, half), outcomes);
@@ -129,11 +143,12 @@ export function createLagoSink(config: LagoSinkConfig): BillingSink {
       if (unjudged.length === pending.length) break;
       pending = unjudged;
     }
-    for (const p of pending) outcomes[p.index] = { status: "retry", reason: "Lago refused the batch without saying which event was at fault" };
+    for (const p of pending) outcomes[p.index] = { status: "retry", reason: "Lago refused the batch without saying which event was at fault", scope: "event" };
   }
 
-  async function send(batch: BillableEvent[]): Promise<EventOutcome[]> {
-    const outcomes: (EventOutcome | undefined)[] = new Array(batch.length);
+  /** Options are accepted for the contract; a re-send is safe on Lago (value_already_exist → duplicate). */
+  async function send(batch: BillableEvent[]): Promise<SinkOutcome[]> {
+    const outcomes: (SinkOutcome | undefined)[] = new Array(batch.length);
     const needLookup = [...new Set(batch.filter((e) => !e.subscription).map((e) => e.customer))];
     const found = new Map(await mapLimit(needLookup, LOOKUP_CONCURRENCY, async (c) => [c, await subscriptionOf(c)] as const));
     const ready: Pending[] = [];
@@ -153,26 +168,56 @@ export function createLagoSink(config: LagoSinkConfig): BillingSink {
       }
       ready.push({ index, event: toLagoEvent(e, sub) });
     });
-    for (let i = 0; i < ready.length; i += maxBatchSize) await sendChunk(ready.slice(i, i + maxBatchSize), outcomes);
-    return outcomes.map((o) => o ?? { status: "retry", reason: "no answer recorded for this event" });
+    const isDown = (o: SinkOutcome | undefined): o is Extract<SinkOutcome, { status: "retry" }> => o?.status === "retry" && o.scope === "destination";
+    let down = outcomes.find(isDown);
+    for (let i = 0; i < ready.length; i += maxBatchSize) {
+      const chunk = ready.slice(i, i + maxBatchSize);
+      if (down) {
+        // The destination is failing as a whole: the rest is not sent, so no attempt is burned on it.
+        const o: SinkOutcome = { status: "retry", reason: `not sent: Lago is unavailable (${down.reason})`, scope: "destination", ...(down.afterMs !== undefined ? { afterMs: down.afterMs } : {}) };
+        for (const p of chunk) outcomes[p.index] = o;
+        continue;
+      }
+      await sendChunk(chunk, outcomes);
+      down = chunk.map((p) => outcomes[p.index]).find(isDown);
+    }
+    return outcomes.map((o) => o ?? { status: "retry", reason: "no answer recorded for this event", scope: "event" });
+  }
+
+  async function probe(): Promise<boolean> {
+    try {
+      await client.billableMetrics.findAllBillableMetrics({ page: 1, per_page: 1 }, params());
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async function healthcheck(metrics: string[], customers: string[]): Promise<HealthReport> {
-    const problems: string[] = [];
+    const issues: HealthIssue[] = [];
     for (const code of metrics) {
       try {
         await client.billableMetrics.findBillableMetric(encodeURIComponent(code), params());
       } catch (thrown) {
-        if ((thrown as { status?: unknown })?.status === 404) {
-          problems.push(`Lago has no billable metric "${code}"; Lago accepts events with an unknown code and never bills them`);
-        } else problems.push(`could not check Lago billable metric "${code}": ${describeLagoFailure(thrown, secrets)}`);
+        const status = (thrown as { status?: unknown })?.status;
+        if (status === 404) {
+          // Blocking: Lago would answer 200 and never bill these events (lago.md §2.3).
+          issues.push({ kind: "unknown_metric", severity: "blocking", metric: code, message: `Lago has no billable metric "${code}"; Lago accepts events with an unknown code and never bills them` });
+        } else {
+          // Not knowing is treated as not existing, except for a key that may send but not read metrics.
+          issues.push({ kind: "unchecked", severity: status === 403 ? "warning" : "blocking", metric: code, message: `could not check Lago billable metric "${code}": ${describeLagoFailure(thrown, secrets)}` });
+        }
       }
     }
     for (const customer of customers) {
+      // Warnings: `send` rejects these customers' events one by one, with this reason.
       const r = await lookupSubscription(customer);
-      if (!r.ok) problems.push("reason" in r.outcome ? r.outcome.reason : `customer "${customer}": no usable subscription`);
+      if (r.ok) continue;
+      const message = "reason" in r.outcome ? r.outcome.reason : `customer "${customer}": no usable subscription`;
+      const kind = r.outcome.status === "retry" ? "unchecked" : r.several ? "ambiguous_subscription" : "no_subscription";
+      issues.push({ kind, severity: "warning", customer, message });
     }
-    return { ok: problems.length === 0, problems: problems.map((p) => redact(p, secrets)) };
+    return healthReport(issues.map((i) => ({ ...i, message: redact(i.message, secrets) })));
   }
 
   /** Runs one read-back call, turning a vendor failure into an error that names it and carries no secret. */
@@ -232,5 +277,5 @@ export function createLagoSink(config: LagoSinkConfig): BillingSink {
     return [...rows.values()];
   }
 
-  return { kind: "lago", limits: { maxBatchSize }, healthcheck, send, readTotals };
+  return { kind: "lago", limits: { maxBatchSize }, healthcheck, send, probe, readTotals };
 }

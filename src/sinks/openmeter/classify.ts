@@ -7,7 +7,9 @@
  */
 import { HTTPError } from "@openmeter/sdk";
 import type { EventOutcome } from "../../model/index.js";
+import { neverReached, statusScope } from "../outage.js";
 import { clip, describeNetworkError, headerOf, isAbort, redact, retryAfterMs } from "../secrets.js";
+import type { RetryScope } from "../sink.js";
 
 export type OpenMeterAnswer = { resolved: unknown } | { thrown: unknown; headers?: Headers | Record<string, string> | null };
 
@@ -17,6 +19,12 @@ export interface OpenMeterClassification {
    * some event in it (schema validation runs on the whole body); isolate and re-send.
    */
   outcomes: (EventOutcome | null)[];
+  /**
+   * Present when the request failed transiently (the outcomes are `retry`): whether the failure is
+   * about the destination as a whole, and whether some events of the request may nevertheless be
+   * stored (5xx, timeout, reset: confirm by id before re-sending).
+   */
+  transient?: { scope: RetryScope; maybeStored: boolean };
 }
 
 interface HttpErrorLike {
@@ -29,6 +37,10 @@ interface HttpErrorLike {
 const isHttpError = (e: unknown): e is HttpErrorLike =>
   e instanceof HTTPError || (e instanceof Error && e.name === "HTTPError" && typeof (e as { status?: unknown }).status === "number");
 const all = (count: number, o: EventOutcome | null): OpenMeterClassification => ({ outcomes: Array.from({ length: count }, () => o) });
+const failed = (count: number, reason: string, scope: RetryScope, maybeStored: boolean, afterMs?: number): OpenMeterClassification => ({
+  ...all(count, { status: "retry", reason, ...(afterMs !== undefined ? { afterMs } : {}) }),
+  transient: { scope, maybeStored },
+});
 
 /** The problem's `detail`, else what follows "[status]: " in the SDK's message (status text for non-problem bodies). */
 function detailOf(e: HttpErrorLike): string {
@@ -52,13 +64,16 @@ function classifyHttp(e: HttpErrorLike, count: number, headers: Headers | Record
     // OpenMeter Cloud's X-RateLimit-Reset is a Unix time (openmeter.md §5.3).
     const reset = headerOf(headers, "x-ratelimit-reset");
     if (afterMs === undefined && reset !== null && /^\d+$/.test(reset.trim())) afterMs = Math.max(0, Number(reset) * 1000 - nowMs);
-    return all(count, { status: "retry", reason: `${what}: rate limited`, ...(afterMs !== undefined ? { afterMs } : {}) });
+    // Nothing was ingested; the budget is the organization's, so the whole destination waits.
+    return failed(count, `${what}: rate limited`, "destination", false, afterMs);
   }
   if (s === 500) {
     // The handler forwards events one by one and stops at the first failure (openmeter.md §1.4).
-    return all(count, { status: "retry", reason: `${what}: part of the batch may already be stored; with dedupe off a re-send counts it twice (reconcile will show it)` });
+    return failed(count, `${what}: part of the batch may already be stored`, "event", true);
   }
-  if (s >= 500 || s === 408 || s === 425) return all(count, { status: "retry", reason: `${what}${detail ? `: ${detail}` : ""}` });
+  // A gateway's 502/504 may hide a request the server completed; 408 is a cancelled handler (openmeter.md §1.6).
+  if (s >= 500 || s === 408) return failed(count, `${what}${detail ? `: ${detail}` : ""}`, statusScope(s), true);
+  if (s === 425) return failed(count, `${what}${detail ? `: ${detail}` : ""}`, "event", false);
   if (s === 401) return all(count, { status: "rejected", reason: `${what}: OpenMeter refused the API key` });
   if (s === 404) return all(count, { status: "rejected", reason: `${what}: no such endpoint; OPENMETER_URL should be the base URL, e.g. https://openmeter.cloud` });
   return all(count, { status: "rejected", reason: `${what}: ${detail}` });
@@ -69,15 +84,19 @@ function classifyRaw(answer: OpenMeterAnswer, count: number, nowMs: number): Ope
   if ("resolved" in answer) return all(count, { status: "delivered" });
   const e = answer.thrown;
   if (isHttpError(e)) return classifyHttp(e, count, answer.headers ?? null, nowMs);
-  if (isAbort(e)) return all(count, { status: "retry", reason: "OpenMeter did not answer in time (the events may still have been stored)" });
-  if (e instanceof TypeError) return all(count, { status: "retry", reason: `network error talking to OpenMeter: ${describeNetworkError(e)}` });
-  return all(count, { status: "retry", reason: `unexpected error calling OpenMeter: ${e instanceof Error ? e.message : String(e)}` });
+  if (isAbort(e)) return failed(count, "OpenMeter did not answer in time (the events may still have been stored)", "event", true);
+  if (e instanceof TypeError) {
+    // Refused or unresolvable: the request never left; a reset may have come after the handler ran.
+    const unreachable = neverReached(e);
+    return failed(count, `network error talking to OpenMeter: ${describeNetworkError(e)}`, unreachable ? "destination" : "event", !unreachable);
+  }
+  return failed(count, `unexpected error calling OpenMeter: ${e instanceof Error ? e.message : String(e)}`, "event", true);
 }
 
 /** Pure: one client answer → one outcome per event of the request, secrets removed from every reason. */
 export function classifyOpenMeterResponse(answer: OpenMeterAnswer, count: number, secrets: readonly string[] = [], nowMs = 0): OpenMeterClassification {
   const c = classifyRaw(answer, count, nowMs);
-  return { outcomes: c.outcomes.map((o) => (o && "reason" in o ? { ...o, reason: clip(redact(o.reason, secrets), 500) } : o)) };
+  return { ...c, outcomes: c.outcomes.map((o) => (o && "reason" in o ? { ...o, reason: clip(redact(o.reason, secrets), 500) } : o)) };
 }
 
 /** One line for a failed read (healthcheck, read-back), secrets removed. */

@@ -1,4 +1,4 @@
-import type { EventOutcome } from "../../model/index.js";
+import type { SinkOutcome } from "../sink.js";
 
 /**
  * Sends `items` with `attempt`; when the destination refuses the request as a whole without
@@ -8,18 +8,18 @@ import type { EventOutcome } from "../../model/index.js";
  */
 export async function sendIsolating<T>(
   items: T[],
-  attempt: (items: T[]) => Promise<(EventOutcome | null)[]>,
+  attempt: (items: T[]) => Promise<(SinkOutcome | null)[]>,
   budget: { left: number },
   exhausted: string,
-): Promise<EventOutcome[]> {
+): Promise<SinkOutcome[]> {
   const judged = await attempt(items);
-  const out: (EventOutcome | null)[] = items.map((_, k) => judged[k] ?? null);
+  const out: (SinkOutcome | null)[] = items.map((_, k) => judged[k] ?? null);
   const unjudged = out.flatMap((o, k) => (o ? [] : [k]));
-  if (!unjudged.length) return out as EventOutcome[];
+  if (!unjudged.length) return out as SinkOutcome[];
   if (unjudged.length === 1 && items.length === 1) return [{ status: "rejected", reason: exhausted }];
   if (budget.left < 2) {
     for (const k of unjudged) out[k] = { status: "rejected", reason: exhausted };
-    return out as EventOutcome[];
+    return out as SinkOutcome[];
   }
   budget.left -= 2;
   const half = Math.ceil(unjudged.length / 2);
@@ -27,5 +27,5 @@ export async function sendIsolating<T>(
     const results = await sendIsolating(part.map((k) => items[k]!), attempt, budget, exhausted);
     part.forEach((k, j) => (out[k] = results[j]!));
   }
-  return out as EventOutcome[];
+  return out as SinkOutcome[];
 }
