@@ -39,7 +39,7 @@ export function renderMarkdown(r: Report): string {
   if (r.deadLetters.count > 0) {
     out.push("## Dead letters by reason", "", "| Reason | Events |", "|---|--:|");
     for (const [reason, n] of Object.entries(r.deadLetters.byReason).sort((a, b) => b[1] - a[1])) out.push(`| ${cell(reason)} | ${fmt(n)} |`);
-    out.push("", "Inspect them with `tracebill dlq` (coming) or in Redis; they were not billed.", "");
+    out.push("", "Inspect them with `tracebill dlq list --destination DEST`, retry with `tracebill dlq retry`; they were not billed.", "");
   }
   if (r.syncs?.length) {
     out.push("## Recent syncs to this destination", "", "| Sync | Started | Events | Delivered | Already held | Dead-lettered | Skipped | Quarantined | Waiting for trace |", "|---|---|--:|--:|--:|--:|--:|--:|--:|");
