@@ -19,6 +19,8 @@ export function buildProgram(): Command {
     .option("--mapping <path>", "mapping file or directory (default: MAPPINGS_DIR or ./mappings)")
     .option("--against <path>", "baseline mapping file or directory: show what --mapping changes against it, per customer and metric (before, after, difference, % change) and which skip reasons moved; the inputs are read once")
     .option("--by <properties>", "break the totals down by these event properties too, comma-separated (e.g. model,type)")
+    .option("--attribution <path>", "attribution config (default: attribution.yaml beside the mappings)")
+    .addOption(new Option("--allocate <model>", "how usage that names no tenant is billed (default: the attribution config's model)").choices(["direct", "activity", "weighted"]))
     .addOption(
       new Option("--format <format>", "table | csv | totals-json: totals per customer × metric, skipped and quarantined records by reason; json: every event, skip and quarantined record (with --against: the comparison as JSON)")
         .choices(["table", "json", "csv", "totals-json"])
@@ -35,7 +37,7 @@ export function buildProgram(): Command {
       "  tracebill pull langsmith --replay --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z --out ./window",
       "  tracebill preview ./window",
     ].join("\n"))
-    .action(async (inputs: string[], o: { mapping?: string; against?: string; by?: string; format: string; source?: string; inputFormat?: string }) => {
+    .action(async (inputs: string[], o: { mapping?: string; against?: string; by?: string; format: string; source?: string; inputFormat?: string; attribution?: string; allocate?: string }) => {
       const { previewCommand } = await import("./commands/preview.js");
       await run(() => previewCommand(inputs, { ...o, mapping: o.mapping ?? process.env.MAPPINGS_DIR ?? "./mappings" }))();
     });
@@ -43,11 +45,24 @@ export function buildProgram(): Command {
   const mappings = program.command("mappings").description("work with mapping files");
   mappings
     .command("validate")
-    .description("report every problem in every mapping file as file:line:col message")
+    .description("report every problem in every mapping file: file:line:col, severity, code (a caret view on a terminal)")
     .argument("[path]", "mapping file or directory", process.env.MAPPINGS_DIR ?? "./mappings")
-    .action(async (path: string) => {
+    .addOption(new Option("--format <format>", "caret (default on a terminal), compact (default otherwise) or json").choices(["caret", "compact", "json"]))
+    .option("--deny-warnings", "exit 1 on warnings too")
+    .action(async (path: string, o: { format?: "caret" | "compact" | "json"; denyWarnings?: boolean }) => {
       const { validateCommand } = await import("./commands/mappings.js");
-      await run(() => validateCommand(path))();
+      await run(() => validateCommand(path, o))();
+    });
+
+  mappings
+    .command("meters")
+    .description("print the Lago billable metrics and OpenMeter meters the mapping set expects")
+    .argument("[path]", "mapping file or directory", process.env.MAPPINGS_DIR ?? "./mappings")
+    .addOption(new Option("--format <format>", "output format").choices(["yaml", "json"]).default("yaml"))
+    .option("--all", "include mappings switched off with enabled: false")
+    .action(async (path: string, o: { format: "yaml" | "json"; all?: boolean }) => {
+      const { metersCommand } = await import("./commands/mappings.js");
+      await run(() => metersCommand(path, o))();
     });
 
   mappings
@@ -109,6 +124,45 @@ export function buildProgram(): Command {
     .action(async (o: { destination: string; from: string; to: string; out?: string; mapping?: string }) => {
       const { reconcileCommand } = await import("./commands/reconcile.js");
       await run(() => reconcileCommand(o))();
+    });
+
+  const attribution = program.command("attribution").description("attribution models: who pays for usage that names no tenant");
+  const inputFlags = (c: Command) =>
+    c.argument("<inputs...>", "export files, directories or globs, any order")
+      .requiredOption("--from <iso>", "start of the usage period (inclusive)")
+      .requiredOption("--to <iso>", "end of the usage period (exclusive)")
+      .addOption(new Option("--model <model>", "allocation model (default: the attribution config's)").choices(["activity", "weighted"]))
+      .option("--mapping <path>", "mapping file or directory (default: MAPPINGS_DIR or ./mappings)")
+      .option("--attribution <path>", "attribution config (default: attribution.yaml beside the mappings)")
+      .addOption(new Option("--source <platform>", "don't detect the platform").choices(["langsmith", "langfuse"]))
+      .addOption(new Option("--input-format <container>", "don't detect the file format").choices(["json-array", "jsonl", "json-document", "csv", "parquet"]));
+  inputFlags(attribution.command("backtest").description("run an allocation model beside direct attribution over a period: per-tenant divergence (no Redis, no network)"))
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .option("--events", "json: include the allocation events")
+    .action(async (inputs: string[], o: { from: string; to: string; model?: string; mapping?: string; attribution?: string; format: string; events?: boolean; source?: string; inputFormat?: string }) => {
+      const { attributionBacktestCommand } = await import("./commands/attribution.js");
+      await run(() => attributionBacktestCommand(inputs, { ...o, mapping: o.mapping ?? process.env.MAPPINGS_DIR ?? "./mappings" }))();
+    });
+  inputFlags(attribution.command("allocate").description("the allocation events of whole closed windows: printed as JSON, or enqueued with --destination (sent once per window)"))
+    .option("--destination <name>", "lago or openmeter: enqueue the events for delivery")
+    .option("--scope <name>", "names this run in the event ids when other runs allocate other parts of the same windows")
+    .action(async (inputs: string[], o: { from: string; to: string; model?: string; mapping?: string; attribution?: string; destination?: string; scope?: string; source?: string; inputFormat?: string }) => {
+      const { attributionAllocateCommand } = await import("./commands/attribution.js");
+      await run(() =>
+        attributionAllocateCommand(inputs, { ...o, mapping: o.mapping ?? process.env.MAPPINGS_DIR ?? "./mappings" }, process.stdout, {
+          enqueue: async (destination, events) => {
+            const { baseContext, connectRedis } = await import("./context.js");
+            const { enqueueRetry } = await import("../queue/enqueue.js");
+            const { config } = baseContext();
+            const redis = await connectRedis(config);
+            try {
+              return await enqueueRetry(redis, config, destination, events);
+            } finally {
+              await redis.quit();
+            }
+          },
+        }),
+      )();
     });
 
   const dlq = program.command("dlq").description("list, show, retry or purge the events a destination refused (dead letters)");

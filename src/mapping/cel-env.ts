@@ -4,7 +4,7 @@
  * library represents ints as BigInt, and absent fields must be *absent*, not null.
  */
 import { Environment, Optional } from "@marcbachmann/cel-js";
-import type { TraceRecord, Usage } from "../model/index.js";
+import type { CallText, TraceRecord, Usage } from "../model/index.js";
 import type { CelKind } from "./schema.js";
 
 // Token counts are CEL ints so `record.usage.output * 2` stays integer arithmetic;
@@ -16,6 +16,8 @@ const USAGE_FIELDS = {
   cacheWrite: "int",
   reasoning: "int",
 } as const satisfies Record<keyof Usage, string>;
+
+const TEXT_FIELDS = { input: "string", output: "string" } as const satisfies Record<keyof CallText, string>;
 
 /** `satisfies` makes adding a TraceRecord field without exposing it here a compile error. */
 const RECORD_FIELDS = {
@@ -45,9 +47,62 @@ const RECORD_FIELDS = {
   userId: "string",
   sessionId: "string",
   order: "string",
+  text: "CallText",
+  structured: "map<string, dyn>",
 } as const satisfies Record<keyof TraceRecord, string>;
 
-export const RECORD_FIELD_NAMES: readonly string[] = [...Object.keys(RECORD_FIELDS), ...Object.keys(USAGE_FIELDS)];
+/** One line per field for the generated reference; `satisfies` keeps it complete. */
+const RECORD_FIELD_DOCS = {
+  platform: "`langsmith` or `langfuse`.",
+  recordId: "LangSmith run id / Langfuse observation id.",
+  traceId: "Trace id.",
+  parentId: "Parent run / observation id; absent on a root.",
+  isModelCall: "A real model invocation (LangSmith llm/embedding run, Langfuse GENERATION/EMBEDDING); chains and roots carry rolled-up totals.",
+  name: "Run / observation name, e.g. ChatOpenAI.",
+  status: "`success`, `error` or `pending`.",
+  error: "Error text of a failed call.",
+  startTime: "ISO-8601 UTC.",
+  endTime: "ISO-8601 UTC; the usage time of the events (start time when absent).",
+  modelRequested: "Model the application asked for (the first attempt of a fallback chain).",
+  modelExecuted: "Model that actually served the call.",
+  provider: "Model provider, e.g. openai.",
+  usage: "Token counts as reported; absent when the call reports none (with `estimate_usage`: estimated from its text when it has some).",
+  usageEstimated: "The platform estimated the counts in `usage` itself (LangSmith's tiktoken fallback): not the provider's.",
+  cacheHit: "Served from a response / LLM cache: the model did not run.",
+  cacheHitSignal: "Which signal established `cacheHit`.",
+  replaySignal: "Why the call looks like a LangChain Python LLM-cache replay (original counts, cost 0).",
+  costTotal: "Cost the platform recorded (its own price table), in US dollars.",
+  responseId: "Provider response id (chatcmpl-…, msg_…); one call traced twice shares it.",
+  attributes: "Tenant attributes: the record's own metadata scalars, then its trace's (own keys win).",
+  tags: "Tags, own and the trace's.",
+  feature: "The `feature` attribute, when known.",
+  userId: "End-user id.",
+  sessionId: "Session / thread id.",
+  order: "Ordering key among siblings.",
+  text: "Prompt and completion text, only on a model call that reports no usage.",
+  structured: "The record's own metadata values that are lists or maps (e.g. `batch_shares`), as sent.",
+} as const satisfies Record<keyof TraceRecord, string>;
+
+const USAGE_FIELD_DOCS = {
+  input: "Input tokens, including `cacheRead` and `cacheWrite`.",
+  output: "Output tokens, including `reasoning`.",
+  cacheRead: "Input tokens read from the provider's prompt cache.",
+  cacheWrite: "Input tokens written to the provider's prompt cache.",
+  reasoning: "Reasoning tokens (part of output).",
+} as const satisfies Record<keyof Usage, string>;
+
+const TEXT_FIELD_DOCS = { input: "Prompt text.", output: "Completion text." } as const satisfies Record<keyof CallText, string>;
+
+/** `record` fields as expressions read them (`usage.input` …) with their CEL type and meaning, for the reference. */
+export const RECORD_FIELD_TYPES: Record<string, string> = Object.fromEntries(
+  Object.entries(RECORD_FIELDS).flatMap(([name, type]): [string, string][] => {
+    if (type === "Usage") return Object.entries(USAGE_FIELDS).map(([f, t]) => [`usage.${f}`, `${t} — ${USAGE_FIELD_DOCS[f as keyof Usage]}`]);
+    if (type === "CallText") return Object.entries(TEXT_FIELDS).map(([f, t]) => [`text.${f}`, `${t} — ${TEXT_FIELD_DOCS[f as keyof CallText]}`]);
+    return [[name, `${type} — ${RECORD_FIELD_DOCS[name as keyof TraceRecord]}`]];
+  }),
+);
+
+export const RECORD_FIELD_NAMES: readonly string[] = [...Object.keys(RECORD_FIELDS), ...Object.keys(USAGE_FIELDS), ...Object.keys(TEXT_FIELDS)];
 
 /** A record that cannot be shown to CEL as declared (e.g. a fractional token count). */
 export class RecordViewError extends Error {
@@ -69,6 +124,16 @@ class CelUsage {
   }
 }
 
+/** Prompt / completion text; a side without text is absent. */
+class CelText {
+  readonly input: string | undefined;
+  readonly output: string | undefined;
+  constructor(t: CallText) {
+    this.input = t.input ?? undefined;
+    this.output = t.output ?? undefined;
+  }
+}
+
 function toInt(n: number, field: string): bigint {
   if (!Number.isSafeInteger(n)) throw new RecordViewError(`usage.${field} is ${n}, not a whole number of tokens`);
   return BigInt(n);
@@ -85,6 +150,7 @@ class CelRecord {
     const self = this as unknown as Record<string, unknown>;
     for (const key of RECORD_KEYS) self[key] = r[key] ?? undefined;
     self.usage = r.usage ? new CelUsage(r.usage) : undefined;
+    self.text = r.text ? new CelText(r.text) : undefined;
     self.attributes = withoutNulls(r.attributes);
   }
 }
@@ -101,38 +167,102 @@ export function celRecord(record: TraceRecord): object {
   return new CelRecord(record);
 }
 
-const recordEnv = new Environment({ enableOptionalTypes: true, limits: { maxAstNodes: 2000, maxDepth: 50 } })
+/** Pure helpers every expression may call; registered once on the base environment. */
+function roundHalfAwayFromZero(x: number): bigint {
+  if (!Number.isFinite(x)) throw new RangeError(`cannot round ${x}`);
+  const r = Math.sign(x) * Math.round(Math.abs(x));
+  if (!Number.isSafeInteger(r)) throw new RangeError(`round(${x}) is too large to bill exactly`);
+  return BigInt(r);
+}
+
+const baseEnv = new Environment({ enableOptionalTypes: true, limits: { maxAstNodes: 2000, maxDepth: 50 } })
   .registerType("Usage", { ctor: CelUsage, fields: USAGE_FIELDS })
+  .registerType("CallText", { ctor: CelText, fields: TEXT_FIELDS })
   .registerType("TraceRecord", { ctor: CelRecord, fields: RECORD_FIELDS })
+  .registerFunction("round(double): int", roundHalfAwayFromZero, {
+    description: "Nearest whole number, halves away from zero: round(2.5) = 3, round(-2.5) = -3.",
+  })
+  .registerFunction("round(int): int", (x: bigint) => x, { description: "An int is already whole." })
   .registerVariable("record", "TraceRecord", { description: "The normalized trace record." });
 
-const eventEnv = recordEnv.clone().registerVariable("customer", "string", { description: "The resolved customer id." });
+export type ParamType = "string" | "int" | "double" | "bool";
 
-interface KindSpec {
+/** A param as CEL sees it: its declared type and value. */
+export interface ParamDecl {
+  name: string;
+  type: ParamType;
+  value: string | number | boolean;
+}
+
+export interface KindSpec {
   env: Environment;
   /** CEL types the expression may produce (checked at load time). */
-  types: ReadonlySet<string>;
+  types: ReadonlySet<string> | ((type: string) => boolean);
   /** Plain words for messages: "must give …". */
   wants: string;
   /** Variables in scope, for messages. */
   scope: string;
+  /** Declared params, for "did you mean". */
+  paramNames: readonly string[];
+}
+
+/** The environments of one mapping (its params are part of them) and the params' CEL value. */
+export interface CelEnvironments {
+  kinds: Record<CelKind, KindSpec>;
+  /** `params` as expressions read it; goes into every evaluation context. */
+  params: object;
 }
 
 const scalars = ["string", "int", "uint", "double", "dyn"];
 const withOptional = (types: string[]) => new Set([...types, ...types.map((t) => `optional<${t}>`)]);
 
-export const KINDS: Record<CelKind, KindSpec> = {
-  condition: { env: recordEnv, types: new Set(["bool", "dyn"]), wants: "true or false", scope: "record" },
-  customer: { env: recordEnv, types: withOptional(scalars), wants: "a text or number id", scope: "record" },
-  subscription: { env: eventEnv, types: withOptional(["string", "dyn"]), wants: "text", scope: "record, customer" },
-  quantity: { env: eventEnv, types: new Set(["int", "uint", "double", "dyn"]), wants: "a number", scope: "record, customer" },
-  property: {
-    env: eventEnv,
-    types: withOptional([...scalars, "bool", "null"]),
-    wants: "text, a number or true/false",
-    scope: "record, customer",
-  },
-};
+/**
+ * Builds the CEL world of one mapping: `record` everywhere, `params` typed from its declared
+ * params (a misspelt param is a load-time error), `customer` once it is resolved. In a mapping
+ * that splits shared calls, quantities are computed once per call, before any customer.
+ */
+export function celEnvironments(params: readonly ParamDecl[] = [], opts: { split?: boolean } = {}): CelEnvironments {
+  const fields = Object.fromEntries(params.map((p) => [p.name, p.type]));
+  class Params {
+    constructor() {
+      const self = this as unknown as Record<string, unknown>;
+      for (const p of params) self[p.name] = p.type === "int" ? BigInt(p.value as number) : p.value;
+    }
+  }
+  const recordEnv = baseEnv
+    .clone()
+    .registerType("Params", { ctor: Params, fields })
+    .registerVariable("params", "Params", { description: "The mapping's params." });
+  const eventEnv = recordEnv.clone().registerVariable("customer", "string", { description: "The resolved customer id." });
+  // Share lists are map literals mixing text and numbers: {'customer': s.tenant, 'weight': 1}.
+  const splitEnv = recordEnv.clone({ homogeneousAggregateLiterals: false });
+  const paramNames = params.map((p) => p.name);
+  const kinds: Record<CelKind, Omit<KindSpec, "paramNames">> = {
+    condition: { env: recordEnv, types: new Set(["bool", "dyn"]), wants: "true or false", scope: "record, params" },
+    customer: { env: recordEnv, types: withOptional(scalars), wants: "a text or number id", scope: "record, params" },
+    subscription: { env: eventEnv, types: withOptional(["string", "dyn"]), wants: "text", scope: "record, params, customer" },
+    quantity: opts.split
+      ? { env: recordEnv, types: new Set(["int", "uint", "double", "dyn"]), wants: "a number", scope: "record, params" }
+      : { env: eventEnv, types: new Set(["int", "uint", "double", "dyn"]), wants: "a number", scope: "record, params, customer" },
+    property: {
+      env: eventEnv,
+      types: withOptional([...scalars, "bool", "null"]),
+      wants: "text, a number or true/false",
+      scope: "record, params, customer",
+    },
+    split: {
+      env: splitEnv,
+      types: (t) => t === "dyn" || t.startsWith("list<") || t.startsWith("optional<list<"),
+      wants: "a list of {'customer': …, 'weight': …}",
+      scope: "record, params",
+    },
+  };
+  const withNames = Object.fromEntries(Object.entries(kinds).map(([k, spec]) => [k, { ...spec, paramNames }])) as unknown as Record<CelKind, KindSpec>;
+  return { kinds: withNames, params: new Params() };
+}
+
+/** The environments of a mapping without params or split. */
+export const KINDS: Record<CelKind, KindSpec> = celEnvironments().kinds;
 
 /** Marks a value the record does not have (null field, missing attribute, empty optional). */
 export const ABSENT: unique symbol = Symbol("absent");
@@ -169,4 +299,20 @@ function bigintToNumber(v: bigint): number {
   const n = Number(v);
   if (!Number.isSafeInteger(n)) throw new CelValueError(`gave ${v}, too large to bill exactly`);
   return n;
+}
+
+/** One entry of a split's share list, before validation. */
+export type RawShare = Record<string, string | number | boolean | Absent>;
+
+/** A CEL list of maps → plain entries (scalars converted like `fromCel`); ABSENT when there is none. */
+export function listFromCel(v: unknown): RawShare[] | Absent {
+  if (v === undefined || v === null) return ABSENT;
+  if (v instanceof Optional) return v.hasValue() ? listFromCel(v.value()) : ABSENT;
+  if (!Array.isArray(v)) throw new CelValueError("gave a single value, not a list");
+  return v.map((item: unknown, i) => {
+    const entries: [unknown, unknown][] =
+      item instanceof Map ? [...(item as Map<unknown, unknown>).entries()] : typeof item === "object" && item !== null && !Array.isArray(item) ? Object.entries(item) : [];
+    if (entries.length === 0) throw new CelValueError(`item ${i + 1} is not a map like {'customer': …, 'weight': …}`);
+    return Object.fromEntries(entries.map(([k, val]) => [String(k), fromCel(val)]));
+  });
 }

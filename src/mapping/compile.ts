@@ -3,13 +3,16 @@
  * per record (no re-parsing), and assembles a validated mapping into its executable form.
  */
 import { ParseError, type ASTNode, type ParseResult } from "@marcbachmann/cel-js";
-import { ABSENT, KINDS, RECORD_FIELD_NAMES, fromCel, type Absent } from "./cel-env.js";
-import type { CelKind, MappingDef } from "./schema.js";
+import { ABSENT, KINDS, RECORD_FIELD_NAMES, fromCel, type Absent, type KindSpec } from "./cel-env.js";
+import type { DestinationNames } from "../model/index.js";
+import { ESTIMATE_PARAM, type CelKind, type MappingDef, type MetricDef } from "./schema.js";
 import type { Path } from "./schema-walk.js";
 import { closest } from "./suggest.js";
 
 export interface CelContext {
   record: object;
+  /** The mapping's params (`CelEnvironments.params`). */
+  params?: object;
   customer?: string;
 }
 
@@ -24,22 +27,49 @@ export interface CompiledExpr {
    * attribute). Any other failure throws a CelRuntimeError.
    */
   evaluate(ctx: CelContext): CelValue;
+  /** What the loader learned about it, for warnings and destination definitions. */
+  readonly facts?: ExprFacts;
+  /** The raw CEL result (a list for `split`); a missing field throws too (CelRuntimeError.missing). Present on compiled expressions. */
+  readonly evaluateRaw?: (ctx: CelContext) => unknown;
+}
+
+export interface ExprFacts {
+  /** Reads neither `record` nor `customer`: the same value for every record. */
+  constant: boolean;
+  /** Its value when constant and it evaluated to a single value. */
+  value?: CelValue;
+  /** Params it reads (`params.<name>`). */
+  params: string[];
+  /** `params.<name> == 'literal'` / `!=`: the literal and where it starts in the expression. */
+  comparisons: { param: string; literal: string | number | boolean; offset: number }[];
 }
 
 export class CelRuntimeError extends Error {
   override name = "CelRuntimeError";
+  /** It read a field the record does not have (CEL "no such key"). */
+  constructor(message: string, readonly missing = false) {
+    super(message);
+  }
 }
 
-export type CompileOutcome = { ok: true; expr: CompiledExpr } | { ok: false; message: string; offset?: number };
+export type CompileOutcome =
+  | { ok: true; expr: CompiledExpr }
+  | { ok: false; message: string; offset?: number; kind: "cel-syntax" | "cel-type" | "cel-result" };
 
-export function compileExpression(kind: CelKind, source: string, at: string): CompileOutcome {
-  if (source.trim() === "") return { ok: false, message: "the expression is empty" };
-  const spec = KINDS[kind];
+export function compileExpression(
+  kind: CelKind,
+  source: string,
+  at: string,
+  kinds: Record<CelKind, KindSpec> = KINDS,
+  params?: object,
+): CompileOutcome {
+  if (source.trim() === "") return { ok: false, message: "the expression is empty", kind: "cel-syntax" };
+  const spec = kinds[kind];
   let parsed: ParseResult;
   try {
     parsed = spec.env.parse(source);
   } catch (e) {
-    if (e instanceof ParseError) return { ok: false, message: `CEL syntax error: ${e.summary}`, offset: e.range?.start };
+    if (e instanceof ParseError) return { ok: false, message: `CEL syntax error: ${e.summary}`, offset: e.range?.start, kind: "cel-syntax" };
     throw e;
   }
   const checked = parsed.check();
@@ -47,39 +77,63 @@ export function compileExpression(kind: CelKind, source: string, at: string): Co
     const err = checked.error;
     const offset = err?.range?.start;
     const culprit = err?.range ? source.slice(err.range.start, err.range.end) : "";
-    return { ok: false, message: `CEL error: ${err?.summary ?? "invalid expression"}${hint(err?.code, culprit, kind)}`, offset };
+    return { ok: false, message: `CEL error: ${err?.summary ?? "invalid expression"}${hint(err?.code, culprit, kind, spec, source, err?.range?.start)}`, offset, kind: "cel-type" };
   }
-  if (!spec.types.has(checked.type ?? "")) {
-    return { ok: false, message: `this expression must give ${spec.wants}, but gives ${checked.type}` };
+  const type = checked.type ?? "";
+  if (!(typeof spec.types === "function" ? spec.types(type) : spec.types.has(type))) {
+    return { ok: false, message: `this expression must give ${spec.wants}, but gives ${checked.type}`, kind: "cel-result" };
   }
-  return { ok: true, expr: makeExpr(parsed, source, at) };
+  return { ok: true, expr: makeExpr(parsed, source, at, params) };
 }
 
-function hint(code: string | undefined, culprit: string, kind: CelKind): string {
+function hint(code: string | undefined, culprit: string, kind: CelKind, spec: KindSpec, source: string, start: number | undefined): string {
   if (code === "unknown_variable") {
-    if (culprit === "customer") return " (the customer is not known yet in rules and customer expressions)";
-    return ` (expressions here see: ${KINDS[kind].scope}; for literal text write '${culprit}' with quotes)`;
+    if (culprit === "customer") {
+      return kind === "quantity" || kind === "split"
+        ? " (a mapping with split computes quantities once per call, before the customers of its shares)"
+        : " (the customer is not known yet in rules and customer expressions)";
+    }
+    return ` (expressions here see: ${spec.scope}; for literal text write '${culprit}' with quotes)`;
   }
   if (code === "no_such_key") {
     const field = culprit.replace(/^\.\??/, "");
+    if (start !== undefined && source.slice(0, start).trimEnd().endsWith("params")) {
+      const guess = closest(field, spec.paramNames);
+      return guess ? ` (did you mean '${guess}'?)` : ` (declare it under params${spec.paramNames.length ? `; declared: ${spec.paramNames.join(", ")}` : ""})`;
+    }
     const guess = closest(field, RECORD_FIELD_NAMES);
     return guess ? ` (did you mean '${guess}'?)` : "";
   }
   return "";
 }
 
-function makeExpr(parsed: ParseResult, source: string, at: string): CompiledExpr {
-  const slow = (ctx: CelContext): CelValue => {
+function makeExpr(parsed: ParseResult, source: string, at: string, params: object | undefined): CompiledExpr {
+  const evaluateRaw = (ctx: CelContext): unknown => {
     try {
-      return fromCel(parsed(ctx));
+      return parsed(ctx);
     } catch (e) {
-      // "No such key" is how CEL reports a field this record lacks: absence, not failure.
-      if ((e as { code?: unknown }).code === "no_such_key") return ABSENT;
-      throw new CelRuntimeError((e as { summary?: string }).summary ?? (e instanceof Error ? e.message : String(e)));
+      const message = (e as { summary?: string }).summary ?? (e instanceof Error ? e.message : String(e));
+      throw new CelRuntimeError(message, (e as { code?: unknown }).code === "no_such_key");
     }
   };
+  const slow = (ctx: CelContext): CelValue => {
+    let v: unknown;
+    try {
+      v = evaluateRaw(ctx);
+    } catch (e) {
+      // "No such key" is how CEL reports a field this record lacks: absence, not failure.
+      if (e instanceof CelRuntimeError && e.missing) return ABSENT;
+      throw e;
+    }
+    try {
+      return fromCel(v);
+    } catch (e) {
+      throw new CelRuntimeError((e as Error).message);
+    }
+  };
+  const facts = factsOf(parsed.ast, slow, params);
   const path = selectPath(parsed.ast);
-  if (!path) return { at, source, evaluate: slow };
+  if (!path) return { at, source, evaluate: slow, evaluateRaw, facts };
   // Plain field reads (`record.feature`, `record.attributes.tenant_id`) are the common case and
   // often absent; reading them directly avoids CEL building and throwing an error per record.
   const evaluate = (ctx: CelContext): CelValue => {
@@ -95,7 +149,57 @@ function makeExpr(parsed: ParseResult, source: string, at: string): CompiledExpr
       throw new CelRuntimeError((e as Error).message);
     }
   };
-  return { at, source, evaluate };
+  return { at, source, evaluate, evaluateRaw, facts };
+}
+
+type AnyNode = { op: string; args: unknown; range?: { start: number } };
+const isNode = (v: unknown): v is AnyNode => typeof v === "object" && v !== null && "op" in v && "args" in v;
+
+function visit(node: AnyNode, f: (n: AnyNode) => void): void {
+  f(node);
+  const walk = (a: unknown): void => {
+    if (Array.isArray(a)) a.forEach(walk);
+    else if (isNode(a)) visit(a, f);
+  };
+  walk(node.args);
+}
+
+/** `params.<name>` (or `params.?<name>`) → name. */
+function paramRead(n: AnyNode): string | undefined {
+  if (n.op !== "." && n.op !== ".?") return undefined;
+  const [target, field] = n.args as [AnyNode, string];
+  return target.op === "id" && target.args === "params" ? field : undefined;
+}
+
+function factsOf(ast: ASTNode, evaluate: (ctx: CelContext) => CelValue, params: object | undefined): ExprFacts {
+  let readsInput = false;
+  const read = new Set<string>();
+  const comparisons: ExprFacts["comparisons"] = [];
+  visit(ast as AnyNode, (n) => {
+    if (n.op === "id" && (n.args === "record" || n.args === "customer")) readsInput = true;
+    const p = paramRead(n);
+    if (p !== undefined) read.add(p);
+    if (n.op === "==" || n.op === "!=") {
+      const [a, b] = n.args as [AnyNode, AnyNode];
+      for (const [side, other] of [[a, b], [b, a]] as const) {
+        const param = paramRead(side);
+        const lit = other.op === "value" ? other.args : undefined;
+        if (param !== undefined && (typeof lit === "string" || typeof lit === "number" || typeof lit === "boolean" || typeof lit === "bigint")) {
+          comparisons.push({ param, literal: typeof lit === "bigint" ? Number(lit) : lit, offset: other.range?.start ?? 0 });
+        }
+      }
+    }
+  });
+  const facts: ExprFacts = { constant: !readsInput, params: [...read], comparisons };
+  if (!readsInput) {
+    try {
+      // A constant expression has the same value for every record: compute it once, for warnings.
+      facts.value = evaluate({ record: {}, params: params ?? {} });
+    } catch {
+      // A constant that fails (e.g. a list, or 1/0) fails per record too, where it is reported.
+    }
+  }
+  return facts;
 }
 
 /** `record.attributes.tenant_id` → ["record", "attributes", "tenant_id"]; anything else → undefined. */
@@ -131,9 +235,18 @@ export interface CompiledEvent {
 
 export interface CompiledMetric {
   metric: string;
+  description?: string;
   valueProperty: string;
   properties: CompiledProperty[];
   events: CompiledEvent[];
+  /** Names Lago / OpenMeter use instead of ours; absent when both use ours. */
+  destinations?: DestinationNames;
+}
+
+export interface CompiledSplit {
+  /** `<mapping>/split:`, the start of its skip reasons. */
+  reason: string;
+  shares: CompiledExpr;
 }
 
 export interface CompiledMapping {
@@ -146,12 +259,20 @@ export interface CompiledMapping {
   subscription: CompiledExpr | undefined;
   rules: CompiledRule[];
   metrics: CompiledMetric[];
+  /** `params` as expressions read it (absent: the mapping declares none). */
+  params?: object;
+  /** The reserved param `estimate_usage` is true. */
+  estimateUsage?: boolean;
+  split?: CompiledSplit;
 }
 
 export interface MappingSet {
   /** Short hash over every mapping's name and version: changes whenever any mapping changes. */
   version: string;
+  /** The mappings that bill (`enabled` is not false). */
   mappings: readonly CompiledMapping[];
+  /** Mappings in the set that are switched off (`enabled: false`): checked, never applied. */
+  disabled?: readonly CompiledMapping[];
 }
 
 /** Readable location of an expression: list indexes become the item's name where it has one. */
@@ -182,11 +303,13 @@ export function assemble(
   file: string,
   version: string,
   exprAt: (path: Path) => CompiledExpr,
+  params?: object,
 ): CompiledMapping {
   // `customer` may be written as one expression or a list of them.
   const customerIsList = Array.isArray((written as { customer?: unknown }).customer);
   const props = (base: Path, record: Record<string, string>): CompiledProperty[] =>
     Object.keys(record).map((name) => ({ name, value: exprAt([...base, name]) }));
+  const oneLine = (text: string) => text.replace(/\s+/g, " ").trim();
   return {
     name: def.name,
     description: def.description,
@@ -196,18 +319,35 @@ export function assemble(
     subscription: def.subscription === undefined ? undefined : exprAt(["subscription"]),
     rules: def.rules.map((rule, i) => ({
       name: rule.name,
-      reason: `${def.name}/${rule.name}: ${(rule.description ?? rule.name).replace(/\s+/g, " ")}`,
+      reason: `${def.name}/${rule.name}: ${oneLine(rule.description ?? rule.name)}`,
       skipWhen: exprAt(["rules", i, "skip_when"]),
     })),
-    metrics: def.metrics.map((metric, m) => ({
-      metric: metric.metric,
-      valueProperty: metric.value_property,
-      properties: props(["metrics", m, "properties"], metric.properties),
-      events: metric.events.map((event, e) => ({
-        key: event.key,
-        quantity: exprAt(["metrics", m, "events", e, "quantity"]),
-        properties: props(["metrics", m, "events", e, "properties"], event.properties),
-      })),
-    })),
+    metrics: def.metrics.map((metric, m) => {
+      const destinations = destinationNames(metric);
+      return {
+        metric: metric.metric,
+        ...(metric.description === undefined ? {} : { description: metric.description }),
+        valueProperty: metric.value_property,
+        properties: props(["metrics", m, "properties"], metric.properties),
+        events: metric.events.map((event, e) => ({
+          key: event.key,
+          quantity: exprAt(["metrics", m, "events", e, "quantity"]),
+          properties: props(["metrics", m, "events", e, "properties"], event.properties),
+        })),
+        ...(destinations ? { destinations } : {}),
+      };
+    }),
+    ...(Object.keys(def.params).length > 0 && params ? { params } : {}),
+    ...(def.params[ESTIMATE_PARAM]?.value === true ? { estimateUsage: true } : {}),
+    ...(def.split ? { split: { reason: `${def.name}/split:`, shares: exprAt(["split", "shares"]) } } : {}),
   };
+}
+
+/** The metric's destination names, only where they differ from ours. */
+export function destinationNames(metric: MetricDef): DestinationNames | undefined {
+  const out: DestinationNames = {};
+  const renames = (p: Record<string, string>) => (Object.keys(p).length > 0 ? { properties: { ...p } } : {});
+  if (metric.lago) out.lago = { code: metric.lago.code ?? metric.metric, ...renames(metric.lago.properties) };
+  if (metric.openmeter) out.openmeter = { type: metric.openmeter.event_type ?? metric.metric, ...renames(metric.openmeter.properties) };
+  return out.lago || out.openmeter ? out : undefined;
 }

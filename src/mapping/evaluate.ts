@@ -3,8 +3,11 @@
  * reason. Pure and total: bad data or a failing expression becomes a skip, never a throw.
  */
 import { idempotencyKey, type BillableEvent, type PropertyValue, type Skip, type TraceRecord } from "../model/index.js";
-import { ABSENT, RecordViewError, celRecord } from "./cel-env.js";
-import type { CelContext, CelValue, CompiledExpr, CompiledMapping, CompiledProperty, MappingSet } from "./compile.js";
+import { ABSENT, CelValueError, RecordViewError, celRecord, listFromCel } from "./cel-env.js";
+import { CelRuntimeError, type CelContext, type CelValue, type CompiledExpr, type CompiledMapping, type CompiledMetric, type CompiledProperty, type MappingSet } from "./compile.js";
+import { withEstimatedUsage } from "./estimate.js";
+import { ESTIMATED_PROPERTY } from "./schema.js";
+import { apportion, SplitError } from "./split.js";
 
 export interface Evaluation {
   events: BillableEvent[];
@@ -26,9 +29,19 @@ export function evaluateRecord(set: MappingSet, record: TraceRecord): Evaluation
     for (const m of set.mappings) skip(`${m.name}: ${e.message}`);
     return { events, skips };
   }
+  // Built once, on the first mapping that wants it: tokenizing is the one costly step here.
+  let estimated: { record: TraceRecord; view: object; estimated: boolean } | undefined;
   for (const m of set.mappings) {
     try {
-      const out = applyMapping(m, record, view);
+      let seen = { record, view, estimated: record.usageEstimated };
+      if (m.estimateUsage && record.usage === null && record.text) {
+        if (!estimated) {
+          const r = withEstimatedUsage({ ...record, text: record.text });
+          estimated = { record: r, view: celRecord(r), estimated: true };
+        }
+        seen = estimated;
+      }
+      const out = applyMapping(m, seen.record, seen.view, seen.estimated);
       if (typeof out === "string") skip(out);
       else if (out instanceof NoCustomer) skip(out.reason, "no-customer");
       else events.push(...out);
@@ -50,57 +63,112 @@ class Skipped extends Error {
   override name = "Skipped";
 }
 
-/** Events for the record, or the skip reason. All or nothing per mapping, so a record is either billed or explained. */
-function applyMapping(m: CompiledMapping, record: TraceRecord, view: object): BillableEvent[] | string | NoCustomer {
-  const ctx: CelContext = { record: view };
+/** Who pays for a record: one customer, or the shares of a call split between customers. */
+interface Payer {
+  customer: string;
+  /** Weight in the split; absent when one customer pays everything. */
+  weight?: number;
+}
+
+/**
+ * Events for the record, or the skip reason. All or nothing per mapping, so a record is either
+ * billed or explained. `record` is as the mapping sees it (usage estimated when it opted in);
+ * `estimated`: its quantities are not the provider's counts.
+ */
+function applyMapping(m: CompiledMapping, record: TraceRecord, view: object, estimated: boolean): BillableEvent[] | string | NoCustomer {
+  const ctx: CelContext = m.params ? { record: view, params: m.params } : { record: view };
   for (const rule of m.rules) {
     const v = run(m, rule.skipWhen, ctx);
     if (v === true) return rule.reason;
     if (v !== false) throw failure(m, rule.skipWhen, v === ABSENT ? ABSENT_TEXT : `gave ${show(v)}, not true or false`);
   }
 
-  const customer = resolveCustomer(m, ctx);
-  if (customer === undefined) {
-    return new NoCustomer(`${m.name}: no customer: ${m.customer.map((e) => oneLine(e.source)).join(", ")} gave no value`);
+  // A call shared between customers is billed to its shares; any other to its one customer.
+  const shares = m.split ? sharesOf(m, ctx) : undefined;
+  let payers: Payer[];
+  if (shares) payers = shares;
+  else {
+    const customer = resolveCustomer(m, ctx);
+    if (customer === undefined) {
+      return new NoCustomer(`${m.name}: no customer: ${m.customer.map((e) => oneLine(e.source)).join(", ")} gave no value`);
+    }
+    payers = [{ customer }];
   }
 
   const timestamp = record.endTime ?? record.startTime;
   if (!timestamp) return `${m.name}: no usage time: the record has neither endTime nor startTime`;
   if (Number.isNaN(Date.parse(timestamp))) return `${m.name}: usage time '${timestamp}' is not a date`;
 
-  const eventCtx: CelContext = { record: view, customer };
-  const subscription = m.subscription ? text(m, m.subscription, eventCtx) : undefined;
+  const perPayer: { customer: string; ctx: CelContext; subscription: string | undefined }[] = [];
+  for (const p of payers) {
+    const payerCtx: CelContext = m.params ? { record: view, params: m.params, customer: p.customer } : { record: view, customer: p.customer };
+    perPayer.push({ customer: p.customer, ctx: payerCtx, subscription: m.subscription ? text(m, m.subscription, payerCtx) : undefined });
+  }
+  const base: EventBase = {
+    identity: identityOf(record),
+    timestamp,
+    source: { platform: record.platform, record_id: record.recordId, trace_id: record.traceId },
+    mappingVersion: `${m.name}@${m.version}`,
+    estimated,
+  };
 
   const events: BillableEvent[] = [];
   for (const metric of m.metrics) {
-    const shared = properties(m, metric.properties, eventCtx);
+    const shared = perPayer.map((p) => properties(m, metric.properties, p.ctx));
     for (const event of metric.events) {
-      const q = run(m, event.quantity, eventCtx);
-      if (typeof q !== "number") throw failure(m, event.quantity, q === ABSENT ? ABSENT_TEXT : `gave ${show(q)}, not a number`);
-      if (q < 0) throw failure(m, event.quantity, `gave ${q}; a quantity cannot be negative`);
+      // Without a split the quantity may read `customer`; with one it is the call's total.
+      const q = quantity(m, event.quantity, shares ? ctx : perPayer[0]!.ctx);
       if (q === 0) continue;
-      events.push({
-        id: idempotencyKey({
-          ...identityOf(record),
-          mapping: m.name,
-          metric: metric.metric,
-          discriminator: event.key,
-          split: 0,
-        }),
-        customer,
-        metric: metric.metric,
-        value: q,
-        timestamp,
-        properties: event.properties.length > 0 ? { ...shared, ...properties(m, event.properties, eventCtx) } : { ...shared },
-        source: { platform: record.platform, record_id: record.recordId, trace_id: record.traceId },
-        mapping: m.name,
-        valueProperty: metric.valueProperty,
-        ...(subscription === undefined ? {} : { subscription }),
-        ...(record.usageEstimated ? { estimated: true } : {}),
-      });
+      const parts = shares ? split(m, metric, event.key, q, shares) : [q];
+      for (let i = 0; i < parts.length; i++) {
+        if (parts[i] === 0) continue;
+        const p = perPayer[i]!;
+        // A fresh object per event: events of one record never share their properties.
+        const props = event.properties.length > 0 ? { ...shared[i], ...properties(m, event.properties, p.ctx) } : { ...shared[i] };
+        events.push(billableEvent(m, metric, event.key, i, parts[i]!, p.customer, p.subscription, props, base));
+      }
     }
   }
   return events;
+}
+
+/** What every event of one record and mapping shares. */
+interface EventBase {
+  identity: { platform: string; recordId: string };
+  timestamp: string;
+  source: BillableEvent["source"];
+  mappingVersion: string;
+  estimated: boolean;
+}
+
+function billableEvent(
+  m: CompiledMapping,
+  metric: CompiledMetric,
+  key: string,
+  split: number,
+  value: number,
+  customer: string,
+  subscription: string | undefined,
+  properties: Record<string, PropertyValue>,
+  base: EventBase,
+): BillableEvent {
+  if (base.estimated) properties[ESTIMATED_PROPERTY] = true;
+  const e: BillableEvent = {
+    id: idempotencyKey({ platform: base.identity.platform, recordId: base.identity.recordId, mapping: m.name, metric: metric.metric, discriminator: key, split }),
+    customer,
+    metric: metric.metric,
+    value,
+    timestamp: base.timestamp,
+    properties,
+    source: base.source,
+    mapping: m.name,
+    valueProperty: metric.valueProperty,
+  };
+  if (subscription !== undefined) e.subscription = subscription;
+  if (base.estimated) e.estimated = true;
+  e.mappingVersion = base.mappingVersion;
+  if (metric.destinations) e.destinations = metric.destinations;
+  return e;
 }
 
 /**
@@ -120,6 +188,58 @@ function resolveCustomer(m: CompiledMapping, ctx: CelContext): string | undefine
     if (id !== undefined) return id;
   }
   return undefined;
+}
+
+/**
+ * The shares of a call split between customers, sorted by customer (their position is the
+ * `split` part of each event's idempotency key); a customer listed twice gets the sum of its
+ * weights. undefined when the call is not shared (no list, or an empty one).
+ */
+function sharesOf(m: CompiledMapping, ctx: CelContext): Payer[] | undefined {
+  const expr = m.split!.shares;
+  let list;
+  try {
+    list = listFromCel(expr.evaluateRaw ? expr.evaluateRaw(ctx) : undefined);
+  } catch (e) {
+    // Unlike elsewhere a missing field is an error here: a malformed share list must not bill the call to one customer.
+    if (e instanceof CelRuntimeError && e.missing) {
+      throw failure(m, expr, `${ABSENT_TEXT} (${e.message}); a call that may not be shared reads its list with ?. and orValue([])`);
+    }
+    throw failure(m, expr, e instanceof CelValueError ? e.message : `failed: ${(e as Error).message}`);
+  }
+  if (list === ABSENT || list.length === 0) return undefined;
+  const weights = new Map<string, number>();
+  list.forEach((item, i) => {
+    const c = item["customer"];
+    const w = item["weight"];
+    const where = `share ${i + 1}`;
+    if (typeof c !== "string" && typeof c !== "number") throw failure(m, expr, `${where} has no 'customer' (text or a number)`);
+    const customer = String(c);
+    if (customer.trim() === "") throw failure(m, expr, `${where} has an empty customer`);
+    if (typeof w !== "number" || !Number.isFinite(w) || w < 0) {
+      throw failure(m, expr, `${where} (${customer}) has weight ${w === undefined || w === ABSENT ? "none" : show(w)}; weights are numbers ≥ 0`);
+    }
+    weights.set(customer, (weights.get(customer) ?? 0) + w);
+  });
+  const customers = [...weights.keys()].sort();
+  if (customers.every((c) => weights.get(c) === 0)) throw failure(m, expr, "gave shares that all weigh 0");
+  return customers.map((customer) => ({ customer, weight: weights.get(customer)! }));
+}
+
+function split(m: CompiledMapping, metric: CompiledMetric, key: string, q: number, shares: Payer[]): number[] {
+  try {
+    return apportion(q, shares.map((s) => s.weight!));
+  } catch (e) {
+    if (!(e instanceof SplitError)) throw e;
+    throw new Skipped(`${m.split!.reason} cannot split metric '${metric.metric}' event '${key}': ${e.message}`);
+  }
+}
+
+function quantity(m: CompiledMapping, expr: CompiledExpr, ctx: CelContext): number {
+  const q = run(m, expr, ctx);
+  if (typeof q !== "number") throw failure(m, expr, q === ABSENT ? ABSENT_TEXT : `gave ${show(q)}, not a number`);
+  if (q < 0) throw failure(m, expr, `gave ${q}; a quantity cannot be negative`);
+  return q;
 }
 
 /** A text or number result as text; absent or blank → undefined. */

@@ -1,7 +1,7 @@
 /** @module zod issues → positioned problems in words a mapping author understands. */
 import type * as z from "zod";
 import { labelOf } from "./compile.js";
-import type { MappingProblem } from "./problems.js";
+import { classified, type MappingProblem, type ProblemKind } from "./problems.js";
 import { MappingSchema } from "./schema.js";
 import { allowedKeysAt, type Path } from "./schema-walk.js";
 import { closest } from "./suggest.js";
@@ -16,7 +16,8 @@ export function schemaProblems(source: YamlSource, data: unknown, issues: readon
 function explain(source: YamlSource, data: unknown, issue: Issue, base: Path): MappingProblem[] {
   const path = [...base, ...(issue.path as (string | number)[])];
   const label = labelOf(path, data);
-  const say = (message: string, on: "key" | "value" = "value") => source.problem(path, label ? `${label}: ${message}` : message, on);
+  const kind: ProblemKind = issue.code === "invalid_type" || issue.code === "invalid_union" ? "wrong-type" : "invalid-value";
+  const say = (message: string, on: "key" | "value" = "value") => classified(source.problem(path, label ? `${label}: ${message}` : message, on), kind, label);
   const value = valueAt(data, path);
 
   if (issue.code === "unrecognized_keys") {
@@ -24,13 +25,13 @@ function explain(source: YamlSource, data: unknown, issue: Issue, base: Path): M
     return issue.keys.map((key) => {
       const guess = closest(key, allowed);
       const message = `unknown key '${key}'${guess ? ` (did you mean '${guess}'?)` : ""}; allowed here: ${allowed.join(", ")}`;
-      return source.problem([...path, key], label ? `${label}: ${message}` : message, "key");
+      return classified(source.problem([...path, key], label ? `${label}: ${message}` : message, "key"), "unknown-key", labelOf([...path, key], data));
     });
   }
   if (value === undefined && path.length > 0 && (issue.code === "invalid_type" || issue.code === "invalid_union")) {
     const parent = path.slice(0, -1);
     const where = labelOf(parent, data);
-    return [source.problem(path, `${where ? `${where}: ` : ""}missing required key '${String(path.at(-1))}'`)];
+    return [classified(source.problem(path, `${where ? `${where}: ` : ""}missing required key '${String(path.at(-1))}'`), "missing-key", label)];
   }
   if (issue.code === "invalid_union") {
     // When the value matched one branch's container (e.g. a list), that branch's inner issues are the real ones.
@@ -46,7 +47,7 @@ function explain(source: YamlSource, data: unknown, issue: Issue, base: Path): M
   if (issue.code === "invalid_key") {
     const where = labelOf(path.slice(0, -1), data);
     const message = `invalid name '${String(path.at(-1))}': ${issue.issues[0]?.message ?? issue.message}`;
-    return [source.problem(path, where ? `${where}: ${message}` : message, "key")];
+    return [classified(source.problem(path, where ? `${where}: ${message}` : message, "key"), "invalid-value", label)];
   }
   return [say(issue.message)];
 }

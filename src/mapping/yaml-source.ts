@@ -66,6 +66,13 @@ export class YamlSource {
       : this.problemAtOffset(exact, message);
   }
 
+  /** The scalar at `path` exactly as written (`1.0` stays `1.0`), or undefined when it is not a scalar. */
+  scalarSource(path: Path): string | undefined {
+    const { node, missing } = this.locate(path);
+    if (missing || !isScalar(node) || !node.range) return undefined;
+    return this.text.slice(node.range[0], node.range[1]);
+  }
+
   /** "file:line:col" of the value at `path`, for messages that refer to another place. */
   where(path: Path): string {
     const p = this.problem(path, "");

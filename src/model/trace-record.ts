@@ -24,6 +24,15 @@ export const ZERO_USAGE: Usage = Object.freeze({ input: 0, output: 0, cacheRead:
 
 export type AttributeValue = string | number | boolean | null;
 
+/** JSON as sent: what a record keeps of metadata that is not a flat scalar. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** The text a model call read and wrote, as plain text (message contents joined by newlines). */
+export interface CallText {
+  input: string | null;
+  output: string | null;
+}
+
 export interface TraceRecord {
   platform: Platform;
   /** LangSmith run id / Langfuse observation id. */
@@ -73,4 +82,15 @@ export interface TraceRecord {
   sessionId: string | null;
   /** Ordering key among siblings: LangSmith dotted_order, Langfuse startTime. */
   order: string | null;
+  /**
+   * Prompt and completion text, kept only for a model call that reports no usage at all, so a
+   * mapping can opt in to estimating its tokens (`estimate_usage`). Absent otherwise.
+   */
+  text?: CallText | null;
+  /**
+   * The record's own metadata entries whose values are lists or maps (which `attributes` leaves
+   * out), as sent — e.g. batch membership `batch_shares: [{tenant, tokens}]`. Not inherited from
+   * the trace. Absent when there are none.
+   */
+  structured?: Record<string, JsonValue> | null;
 }

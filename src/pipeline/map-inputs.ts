@@ -17,7 +17,14 @@ export interface ParkingStore extends ContextStore {
 
 export type MappedItem = (
   | { kind: "event"; event: BillableEvent }
-  | { kind: "skip"; skip: Skip }
+  | {
+      kind: "skip";
+      skip: Skip;
+      /** Set with `no-customer` skips: the record, so attribution can measure the usage no tenant pays for. */
+      record?: TraceRecord;
+      /** With `record`: whether its trace context was found. */
+      contextFound?: boolean;
+    }
   | { kind: "quarantine"; entry: Quarantined }
   /** Held back until its trace context arrives (worker only). */
   | { kind: "parked"; record: TraceRecord }
@@ -61,8 +68,9 @@ export async function* mapInputs(inputs: string[], mappings: MappingSet, opts: M
           yield { kind: "parked", record, at };
           continue;
         }
-        yield { kind: "skip", skip: { ...skip, reason: `${skip.reason} (its trace ${record.traceId} never arrived in these inputs)` }, at };
-      } else yield { kind: "skip", skip, at };
+        yield { kind: "skip", skip: { ...skip, reason: `${skip.reason} (its trace ${record.traceId} never arrived in these inputs)` }, record, contextFound, at };
+      } else if (skip.code === "no-customer") yield { kind: "skip", skip, record, contextFound, at };
+      else yield { kind: "skip", skip, at };
     }
   };
   const flushParking = async function* (): AsyncGenerator<MappedItem> {

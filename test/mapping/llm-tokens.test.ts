@@ -27,8 +27,9 @@ function skippedBy(r: TraceRecord): string {
 }
 
 describe("shipped mapping llm-tokens", () => {
-  it("is the only mapping of the shipped set and emits llm_tokens", () => {
+  it("is the only enabled mapping of the shipped set and emits llm_tokens; the others are checked but off", () => {
     expect(set.mappings.map((m) => m.name)).toEqual(["llm-tokens"]);
+    expect(set.disabled?.map((m) => m.name)).toEqual(["llm-cost", "llm-requests"]);
     expect(metricsOf(set)).toEqual([{ metric: "llm_tokens", valueProperty: "value" }]);
     expect(set.mappings[0]!.version).toMatch(/^[0-9a-f]{12}$/);
   });
@@ -138,6 +139,7 @@ describe("shipped mapping llm-tokens", () => {
       source: { platform: "langsmith", record_id: "run-42", trace_id: "trace-9" },
       mapping: "llm-tokens",
       valueProperty: "value",
+      mappingVersion: `llm-tokens@${set.mappings[0]!.version}`,
     });
   });
 
@@ -148,7 +150,7 @@ describe("shipped mapping llm-tokens", () => {
 
   it("skips, naming the event, when cache reads exceed input (inconsistent usage)", () => {
     expect(skippedBy(traceRecord({ usage: usage({ input: 10, cacheRead: 25 }) }))).toBe(
-      "llm-tokens: metrics[llm_tokens].events[input].quantity `record.usage.input - record.usage.cacheRead` gave -15; a quantity cannot be negative",
+      "llm-tokens: metrics[llm_tokens].events[input].quantity `record.usage.input - record.usage.cacheRead - (params.cache_writes == 'input' ? 0 :record.usage.cacheWrite)` gave -15; a quantity cannot be negative",
     );
   });
 

@@ -161,7 +161,7 @@ describe("loading mapping files", () => {
       "a.yaml:2:11 customer: CEL error: Unknown variable: customer (the customer is not known yet in rules and customer expressions)",
       "a.yaml:5:23 rules[r].skip_when: CEL error: No such key: usge (did you mean 'usage'?)",
       "a.yaml:7:16 rules[not-a-condition].skip_when: this expression must give true or false, but gives int",
-      "a.yaml:11:13 metrics[tokens].properties.type: CEL error: Unknown variable: input (expressions here see: record, customer; for literal text write 'input' with quotes)",
+      "a.yaml:11:13 metrics[tokens].properties.type: CEL error: Unknown variable: input (expressions here see: record, params, customer; for literal text write 'input' with quotes)",
       "a.yaml:14:19 metrics[tokens].events[input].quantity: this expression must give a number, but gives string",
     ]);
   });
@@ -224,7 +224,7 @@ describe("loading mapping files", () => {
       "one.yaml:3:1 YAML: Flow sequence in block collection must be sufficiently indented and end with a ]",
       "three.yaml:10:39 metrics[tokens].events[input].quantity: CEL syntax error: Unexpected token: EOF",
       `two.yml:1:7 duplicate mapping name 'two' (first at ${dir}/four.yaml:1:7); names must be unique in a set`,
-      "two.yml:11:5 metrics[tokens]: unknown key 'extra'; allowed here: metric, description, value_property, properties, events",
+      "two.yml:11:5 metrics[tokens]: unknown key 'extra'; allowed here: metric, description, value_property, lago, openmeter, properties, events",
     ]);
   });
 

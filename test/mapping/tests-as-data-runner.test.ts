@@ -327,7 +327,7 @@ describe("mapping tests as data: invalid files", () => {
     const suite = await load({ "tokens.yaml": ["name: tokens", "bogus: 1"], "tokens.test.yaml": ["cases:", "  - name: c", "    record: {}", "    expect: { events: [] }"] });
     const [file] = suite.files;
     expect(file!.cases).toEqual([]);
-    expect(file!.problems.map((p) => formatProblem(p).replace(`${dir}/`, ""))).toContain("tokens.yaml:2:1 unknown key 'bogus'; allowed here: name, description, customer, subscription, rules, metrics");
+    expect(file!.problems.map((p) => formatProblem(p).replace(`${dir}/`, ""))).toContain("tokens.yaml:2:1 unknown key 'bogus'; allowed here: name, description, enabled, params, customer, subscription, split, rules, metrics");
   });
 
   it("finds tests from a directory, a test file or the mapping they test", async () => {

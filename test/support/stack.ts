@@ -55,20 +55,21 @@ export async function startStack(opts: { customers: string[]; faults?: FaultPlan
 
 export type TenantTotals = Record<string, { input: number; output: number }>;
 
-/** Per tenant × type, from what the Lago side of the sandbox stored (subscription sub_<tenant>). */
+/** Per tenant × type of llm_tokens, from what the Lago side of the sandbox stored (subscription sub_<tenant>). */
 export function lagoTenantTotals(sandbox: Sandbox): TenantTotals {
   const out: TenantTotals = {};
   for (const e of sandbox.state.lagoEvents()) {
+    if (e.code !== "llm_tokens") continue;
     const tenant = e.external_subscription_id.replace(/^sub_/, "");
     add(out, tenant, String(e.properties.type), Number(e.properties.value));
   }
   return out;
 }
 
-/** Per tenant × type, from what the OpenMeter side stored — every copy, since dedupe is off. */
+/** Per tenant × type of llm_tokens, from what the OpenMeter side stored — every copy, since dedupe is off. */
 export function openmeterTenantTotals(sandbox: Sandbox): TenantTotals {
   const out: TenantTotals = {};
-  for (const e of sandbox.state.openmeterEvents()) add(out, e.subject, String(e.data?.type), Number(e.data?.value));
+  for (const e of sandbox.state.openmeterEvents()) if (e.type === "llm_tokens") add(out, e.subject, String(e.data?.type), Number(e.data?.value));
   return out;
 }
 

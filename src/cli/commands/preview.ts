@@ -2,7 +2,8 @@ import { evaluateRecord, loadMappingSet, type MappingSet } from "../../mapping/i
 import type { BillableEvent, Quarantined, Skip, TraceRecord } from "../../model/index.js";
 import { UserError } from "../../model/index.js";
 import { table } from "../table.js";
-import { mapInputs } from "../../pipeline/map-inputs.js";
+import { mapInputs, type MappedItem } from "../../pipeline/map-inputs.js";
+import { allocationFor } from "./attribution.js";
 import { readInputs } from "../../sources/registry.js";
 import { overrideOf, resolveInputs, type InputOptions } from "../inputs.js";
 
@@ -19,6 +20,10 @@ export interface PreviewOptions extends InputOptions {
   against?: string;
   /** Event properties to break the totals down by (e.g. "model,type"); default: customer × metric only. */
   by?: string | readonly string[];
+  /** Attribution config (default: attribution.yaml beside the mappings). */
+  attribution?: string;
+  /** direct | activity | weighted: how usage that names no tenant is billed (default: the config's). */
+  allocate?: string;
 }
 
 /**
@@ -39,12 +44,13 @@ export async function previewCommand(inputs: string[], opts: PreviewOptions, out
   const baseline = opts.against === undefined ? undefined : await loadMappingSet(opts.against);
   const files = await resolveInputs(inputs);
   const override = overrideOf(opts);
+  const allocation = await allocationFor(opts);
   if (baseline) return compare(files, override, { before: baseline, after: mappings, by, format, out, paths: { before: opts.against!, after: opts.mapping } });
-  if (format === "json") return eventsDocument(files, override, mappings, out);
+  if (format === "json") return eventsDocument(allocation(mapInputs(files, mappings, { override }), mappings), out);
 
   const billed = new Tally(by);
   const read = new InputTally();
-  for await (const item of mapInputs(files, mappings, { override })) {
+  for await (const item of allocation(mapInputs(files, mappings, { override }), mappings)) {
     if (item.kind === "event") billed.event(item.event);
     else if (item.kind === "skip") billed.skip(item.skip);
     else if (item.kind === "quarantine") read.quarantine(item.entry);
@@ -59,13 +65,13 @@ export async function previewCommand(inputs: string[], opts: PreviewOptions, out
 }
 
 /** `--format json`: every event, skip and quarantine entry; events stream out as they are produced. */
-async function eventsDocument(files: string[], override: ReturnType<typeof overrideOf>, mappings: MappingSet, out: NodeJS.WritableStream): Promise<number> {
+async function eventsDocument(items: AsyncIterable<MappedItem>, out: NodeJS.WritableStream): Promise<number> {
   const skipped: Skip[] = [];
   const quarantined: Quarantined[] = [];
   const fresh = freshIds();
   out.write('{"events":[');
   let first = true;
-  for await (const item of mapInputs(files, mappings, { override })) {
+  for await (const item of items) {
     if (item.kind === "event") {
       const e = item.event;
       if (!fresh(e.id)) continue;

@@ -57,6 +57,14 @@ const recordShape = {
   userId: maybeText("End-user id."),
   sessionId: maybeText("Session / thread id."),
   order: maybeText("Ordering key among siblings."),
+  text: z
+    .strictObject({ input: z.string().nullable(), output: z.string().nullable() }, { error: "expected { input, output } texts" })
+    .nullable()
+    .meta({ description: "Prompt and completion text of a call that reports no usage (for the opt-in estimate)." }),
+  structured: z
+    .record(z.string(), z.json(), { error: "expected a map of metadata name: JSON value" })
+    .nullable()
+    .meta({ description: "The record's own list/map metadata, e.g. batch_shares: [{tenant, tokens}] for split calls." }),
 } satisfies Record<keyof TraceRecord, z.ZodType>;
 
 export const RecordPatchSchema = z.strictObject(recordShape).partial().meta({

@@ -1,5 +1,5 @@
 import type { EventInputObject } from "lago-javascript-client";
-import type { BillableEvent } from "../../model/index.js";
+import { wireFields, type BillableEvent } from "../../model/index.js";
 
 /**
  * Unix seconds with millisecond decimals, as Lago's `timestamp` expects. An unparseable
@@ -13,15 +13,17 @@ export function toLagoTimestamp(iso: string): number | string {
 }
 
 /**
- * One BillableEvent as a Lago `EventInputObject`. The quantity is written last so a property
- * that happens to share its name can never replace the billed value.
+ * One BillableEvent as a Lago `EventInputObject`, under the mapping's Lago names when it gives
+ * them. The quantity is written last so a property that happens to share its name can never
+ * replace the billed value.
  */
 export function toLagoEvent(event: BillableEvent, subscriptionId: string): EventInputObject {
+  const { name, properties } = wireFields(event, "lago");
   return {
     transaction_id: event.id,
     external_subscription_id: subscriptionId,
-    code: event.metric,
+    code: name,
     timestamp: toLagoTimestamp(event.timestamp),
-    properties: { ...event.properties, [event.valueProperty ?? "value"]: event.value },
+    properties,
   };
 }

@@ -1,4 +1,4 @@
-import type { BillableEvent, PropertyValue } from "../../model/index.js";
+import { wireFields, type BillableEvent, type PropertyValue } from "../../model/index.js";
 
 /** The CloudEvent as OpenMeter's ingest schema (`Event`) defines it, with the fields we always set. */
 export interface CloudEvent {
@@ -16,18 +16,20 @@ export interface CloudEvent {
 export const CLOUD_EVENT_SOURCE = "tracebill";
 
 /**
- * One BillableEvent as a CloudEvent: type = metric (the meter's eventType), subject = customer.
- * The quantity is written last so a property sharing its name can never replace it.
+ * One BillableEvent as a CloudEvent: type = metric (the meter's eventType), subject = customer,
+ * under the mapping's OpenMeter names when it gives them. The quantity is written last so a
+ * property sharing its name can never replace it.
  */
 export function toCloudEvent(event: BillableEvent, source: string = CLOUD_EVENT_SOURCE): CloudEvent {
+  const { name, properties } = wireFields(event, "openmeter");
   return {
     specversion: "1.0",
     id: event.id,
     source,
-    type: event.metric,
+    type: name,
     subject: event.customer,
     time: event.timestamp,
-    data: { ...event.properties, [event.valueProperty ?? "value"]: event.value },
+    data: properties,
   };
 }
 

@@ -3,6 +3,7 @@ import { featureOf, flatScalars } from "../attributes.js";
 import {
   at, expectObject, firstString, isObject, optDecimal, optEnum, optString, requiredId, stringArray, type Json,
 } from "../raw.js";
+import { callText, structuredMetadata } from "../text.js";
 import { toIsoUtc } from "../timestamps.js";
 import { usageFromLegacyUsage, usageFromUsageDetails } from "./usage-details.js";
 
@@ -38,6 +39,7 @@ export function fromLangfuseObservation(raw: unknown): TraceRecord {
   const tags = stringArray(obs["tags"], "tags");
   const cacheHit = cacheHitSignal(metadata, tags);
   const startTime = toIsoUtc(obs["startTime"], "startTime");
+  const usage = isModelCall ? usageOf(obs, isLiteLLM(metadata)) : null;
 
   return {
     platform: "langfuse",
@@ -53,7 +55,7 @@ export function fromLangfuseObservation(raw: unknown): TraceRecord {
     modelRequested: isModelCall ? model : null,
     modelExecuted: isModelCall ? model : null,
     provider: isModelCall ? firstString(metadata["ls_provider"], at(metadata, "hidden_params", "custom_llm_provider")) : null,
-    usage: isModelCall ? usageOf(obs, isLiteLLM(metadata)) : null,
+    usage,
     usageEstimated: false,
     cacheHit: cacheHit !== null,
     cacheHitSignal: cacheHit,
@@ -67,6 +69,10 @@ export function fromLangfuseObservation(raw: unknown): TraceRecord {
     userId: optString(obs, "userId"),
     sessionId: optString(obs, "sessionId"),
     order: startTime,
+    // Text only where tokens may have to be estimated from it: a model call that reports none.
+    ...(isModelCall && usage === null ? callText(obs["input"], obs["output"]) : {}),
+    // Blob exports keep metadata values as strings; the API returns them parsed: read both alike.
+    ...structuredMetadata(metadata, (k) => isNoise(k) || k.startsWith("litellm_") || k === "hidden_params", true),
   };
 }
 

@@ -5,6 +5,7 @@ import {
   at, expectObject, firstString, isObject, objectAt, optDecimal, optEnum, optString, requiredId, stringArray, type Json,
 } from "../raw.js";
 import type { TraceContext } from "../source.js";
+import { callText, structuredMetadata } from "../text.js";
 import { toIsoUtc } from "../timestamps.js";
 import { usageFromServerCounts, usageFromUsageMetadata } from "./usage.js";
 
@@ -71,6 +72,10 @@ export function fromLangSmithRun(raw: unknown): TraceRecord {
     // LangSmith groups threads by these metadata keys; session_id on the run is the project.
     sessionId: firstString(run["thread_id"], scalarString(metadata["session_id"]), scalarString(metadata["thread_id"]), scalarString(metadata["conversation_id"])),
     order: optString(run, "dotted_order") ?? toIsoUtc(run["start_time"], "start_time"),
+    // Text only where tokens may have to be estimated from it: a model call that reports none.
+    ...(isModelCall && usage === null ? callText(at(run, "inputs", "messages") ?? at(run, "inputs", "prompts"), at(run, "outputs", "generations")) : {}),
+    // LangGraph writes its own lists (langgraph_path, langgraph_triggers) into every run's metadata.
+    ...structuredMetadata(metadata, (k) => isNoise(k) || k.startsWith("langgraph_")),
   };
 }
 
