@@ -148,10 +148,14 @@ export function parseMappingTests(file: string, text: string, set: MappingSet | 
   return { file, set: narrowed, problems: [], cases };
 }
 
-/** The set's mappings named by `mapping:`, each name checked against the set. */
+/**
+ * The set's mappings named by `mapping:`, each name checked against the set. A mapping switched
+ * off (`enabled: false`) is tested when named, so switching it on is a safe, tested step.
+ */
 function narrow(set: MappingSet, def: MappingTestFileDef, data: unknown, source: YamlSource, problems: MappingProblem[]): MappingSet {
   if (!def.mapping) return set;
-  const names = set.mappings.map((m) => m.name);
+  const all = [...set.mappings, ...(set.disabled ?? [])];
+  const names = all.map((m) => m.name);
   const listed = Array.isArray((data as { mapping?: unknown }).mapping);
   def.mapping.forEach((name, i) => {
     if (names.includes(name)) return;
@@ -160,7 +164,7 @@ function narrow(set: MappingSet, def: MappingTestFileDef, data: unknown, source:
       source.problem(listed ? ["mapping", i] : ["mapping"], `no mapping named '${name}' here${guess ? ` (did you mean '${guess}'?)` : ""}; mappings in this directory: ${names.join(", ")}`),
     );
   });
-  return { version: set.version, mappings: set.mappings.filter((m) => def.mapping!.includes(m.name)) };
+  return { version: set.version, mappings: all.filter((m) => def.mapping!.includes(m.name)) };
 }
 
 /** A successful model call with no usage and no attributes: each case states what it is about. */
