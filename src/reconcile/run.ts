@@ -2,7 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Ledger } from "../ledger/ledger.js";
 import type { Destination } from "../model/index.js";
-import type { BillingSink } from "../sinks/sink.js";
+import type { BillingSink, ReadTotalsQuery } from "../sinks/sink.js";
 import { reconcile, type Report, type SyncSummary } from "./reconcile.js";
 import { renderJson } from "./report/json.js";
 import { renderMarkdown } from "./report/markdown.js";
@@ -22,7 +22,7 @@ export interface RunReconcileOptions {
   ledger: Ledger;
   sink: BillingSink;
   /** Metrics the mapping set emits, with their quantity property (needed to read Lago events back). */
-  metrics: { metric: string; valueProperty: string }[];
+  metrics: ReadTotalsQuery["metrics"];
   syncs?: SyncSummary[];
   now?: Date;
 }

@@ -1,4 +1,4 @@
-import type { BillableEvent, Destination, EventOutcome, UsageTotal } from "../model/index.js";
+import type { BillableEvent, Destination, EventOutcome, UsageTotal, DestinationNames } from "../model/index.js";
 
 export interface SinkLimits {
   /** Events per request (Lago: 100 per /events/batch). */
@@ -73,7 +73,8 @@ export interface ReadTotalsQuery {
   /** Exclusive. */
   to: Date;
   customers: string[];
-  metrics: { metric: string; valueProperty: string }[];
+  /** With the mapping's destination names, so read-back queries what was actually sent. */
+  metrics: { metric: string; valueProperty: string; destinations?: DestinationNames }[];
 }
 
 /**

@@ -249,12 +249,17 @@ export function createLagoSink(config: LagoSinkConfig): BillingSink {
     const toMs = q.to.getTime();
     for (const customer of q.customers) {
       for (const sub of await subscriptionsOfCustomer(customer)) {
-        for (const { metric, valueProperty } of q.metrics) {
+        for (const { metric, valueProperty, destinations } of q.metrics) {
+          // Read back under the names the events were sent with; rows keep our metric name.
+          const names = destinations?.lago;
+          const code = names?.code ?? metric;
+          const valueKey = names?.properties?.[valueProperty] ?? valueProperty;
+          const modelKey = names?.properties?.["model"] ?? "model";
           for (let page = 1; ; page++) {
             const res = await read(`listing Lago events of subscription "${sub}"`, () =>
               client.events.findAllEvents(
                 // Lago's bounds are both inclusive; `to` is made exclusive below.
-                { external_subscription_id: sub, code: metric, timestamp_from: q.from.toISOString(), timestamp_to: q.to.toISOString(), page, per_page: 100 },
+                { external_subscription_id: sub, code, timestamp_from: q.from.toISOString(), timestamp_to: q.to.toISOString(), page, per_page: 100 },
                 params(),
               ),
             );
@@ -262,10 +267,10 @@ export function createLagoSink(config: LagoSinkConfig): BillingSink {
               const t = Date.parse(e.timestamp);
               if (!(t >= fromMs && t < toMs)) continue;
               const props = (e.properties ?? {}) as Record<string, unknown>;
-              const model = typeof props.model === "string" ? props.model : "";
+              const model = typeof props[modelKey] === "string" ? (props[modelKey] as string) : "";
               const k = `${customer}\u001f${metric}\u001f${model}`;
               const row = rows.get(k) ?? { customer, metric, model, value: 0, events: 0 };
-              row.value += numeric(props[valueProperty]) ?? 0;
+              row.value += numeric(props[valueKey]) ?? 0;
               row.events++;
               rows.set(k, row);
             }

@@ -366,7 +366,7 @@ export function createOpenMeterSink(config: OpenMeterSinkConfig): BillingSink {
     return healthReport(issues);
   }
 
-  async function countByModel(meter: Meter, customer: string, from: Date, to: Date): Promise<Map<string, number>> {
+  async function countByModel(meter: Meter, customer: string, from: Date, to: Date, modelKey: string): Promise<Map<string, number>> {
     const counts = new Map<string, number>();
     const filter = JSON.stringify({
       subject: { $eq: customer },
@@ -378,7 +378,7 @@ export function createOpenMeterSink(config: OpenMeterSinkConfig): BillingSink {
     do {
       const page = await client.events.listV2({ filter, limit: 100, ...(cursor ? { cursor } : {}) }, options());
       for (const item of page?.items ?? []) {
-        const model = modelOf((item.event.data as Record<string, unknown> | null | undefined)?.model);
+        const model = modelOf((item.event.data as Record<string, unknown> | null | undefined)?.[modelKey]);
         counts.set(model, (counts.get(model) ?? 0) + 1);
       }
       cursor = page?.nextCursor;
@@ -403,18 +403,22 @@ export function createOpenMeterSink(config: OpenMeterSinkConfig): BillingSink {
     const to = floorSecond(q.to);
     const key = (c: string, m: string, model: string) => `${c}\u001f${m}\u001f${model}`;
     const meters = await read("listing OpenMeter meters", listMeters);
-    for (const { metric, valueProperty } of q.metrics) {
-      const meter = meterFor(meters, metric, valueProperty);
-      if (!meter) throw new Error(`OpenMeter has no meter with eventType "${metric}"; nothing to read totals from`);
-      const byModel = meter.groupBy !== undefined && "model" in meter.groupBy;
+    for (const { metric, valueProperty, destinations } of q.metrics) {
+      // Read back under the names the events were sent with; rows keep our metric name.
+      const names = destinations?.openmeter;
+      const eventType = names?.type ?? metric;
+      const modelKey = names?.properties?.["model"] ?? "model";
+      const meter = meterFor(meters, eventType, names?.properties?.[valueProperty] ?? valueProperty);
+      if (!meter) throw new Error(`OpenMeter has no meter with eventType "${eventType}"; nothing to read totals from`);
+      const byModel = meter.groupBy !== undefined && modelKey in meter.groupBy;
       for (let i = 0; i < q.customers.length; i += SUBJECTS_PER_QUERY) {
         const subject = q.customers.slice(i, i + SUBJECTS_PER_QUERY);
         const result = await read(`querying OpenMeter meter "${meter.slug}"`, () =>
-          client.meters.query(meter.slug, { from, to, subject, ...(byModel ? { groupBy: ["model"] } : {}) }, options()),
+          client.meters.query(meter.slug, { from, to, subject, ...(byModel ? { groupBy: [modelKey] } : {}) }, options()),
         );
         for (const row of result?.data ?? []) {
           const customer = row.subject ?? "";
-          const model = modelOf(row.groupBy?.model);
+          const model = modelOf(row.groupBy?.[modelKey]);
           const k = key(customer, metric, model);
           const r = rows.get(k) ?? { customer, metric, model, value: 0, events: countEvents ? 0 : -1 };
           r.value += row.value;
@@ -423,7 +427,7 @@ export function createOpenMeterSink(config: OpenMeterSinkConfig): BillingSink {
       }
       if (!countEvents) continue;
       for (const customer of q.customers) {
-        const counts = await read(`listing OpenMeter events of "${customer}"`, () => countByModel(meter, customer, from, to));
+        const counts = await read(`listing OpenMeter events of "${customer}"`, () => countByModel(meter, customer, from, to, modelKey));
         for (const [model, n] of counts) {
           const k = key(customer, metric, model);
           // Events whose value OpenMeter could not sum still count as events.
