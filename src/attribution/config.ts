@@ -10,6 +10,7 @@ import { formatProblem, sortProblems, type MappingProblem } from "../mapping/pro
 import { closest } from "../mapping/suggest.js";
 import { YamlSource } from "../mapping/yaml-source.js";
 import { UserError, type Skip } from "../model/index.js";
+import { EXPECTED, describe, valueAt } from "../mapping/issues.js";
 
 /** How usage that names no tenant is billed. `direct` (the default) is today's behaviour: it is not billed. */
 export const ATTRIBUTION_MODELS = ["direct", "activity", "weighted"] as const;
@@ -237,30 +238,5 @@ function explain(source: YamlSource, data: unknown, issue: Issue): MappingProble
   }
 }
 
-const EXPECTED: Record<string, string> = {
-  string: "text",
-  number: "a number",
-  boolean: "true or false",
-  array: "a list",
-  object: "a map (key: value lines)",
-  record: "a map (key: value lines)",
-};
 
-function describe(v: unknown): string {
-  if (v === undefined) return "nothing";
-  if (v === null) return "an empty value";
-  if (Array.isArray(v)) return "a list";
-  if (typeof v === "object") return "a map";
-  if (typeof v === "string") return `text "${v.length > 40 ? `${v.slice(0, 37)}...` : v}"`;
-  if (typeof v === "number") return `the number ${v}`;
-  return String(v);
-}
 
-function valueAt(data: unknown, path: Path): unknown {
-  let v = data;
-  for (const segment of path) {
-    if (typeof v !== "object" || v === null) return undefined;
-    v = (v as Record<string | number, unknown>)[segment];
-  }
-  return v;
-}

@@ -52,7 +52,8 @@ function explain(source: YamlSource, data: unknown, issue: Issue, base: Path): M
   return [say(issue.message)];
 }
 
-const EXPECTED: Record<string, string> = {
+/** Zod type names in words a mapping author reads. */
+export const EXPECTED: Record<string, string> = {
   string: "text",
   number: "a number",
   boolean: "true or false",
@@ -61,7 +62,8 @@ const EXPECTED: Record<string, string> = {
   record: "a map (key: value lines)",
 };
 
-function describe(v: unknown): string {
+/** A value as a problem message shows it ("text \"abc\"", "a list", …). */
+export function describe(v: unknown): string {
   if (v === undefined) return "nothing";
   if (v === null) return "an empty value";
   if (Array.isArray(v)) return "a list";
@@ -71,7 +73,8 @@ function describe(v: unknown): string {
   return String(v);
 }
 
-function valueAt(data: unknown, path: Path): unknown {
+/** The value at a zod issue path in the parsed document. */
+export function valueAt(data: unknown, path: Path): unknown {
   let v = data;
   for (const segment of path) {
     if (typeof v !== "object" || v === null) return undefined;

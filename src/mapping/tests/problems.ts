@@ -6,6 +6,7 @@ import { allowedKeysAt, type Path } from "../schema-walk.js";
 import { closest } from "../suggest.js";
 import type { YamlSource } from "../yaml-source.js";
 import { MappingTestFileSchema } from "./schema.js";
+import { describe, valueAt } from "../issues.js";
 
 type Issue = z.core.$ZodIssue;
 
@@ -45,21 +46,4 @@ function explain(source: YamlSource, data: unknown, issue: Issue, base: Path): M
   return [say(issue.message)];
 }
 
-function describe(v: unknown): string {
-  if (v === undefined) return "nothing";
-  if (v === null) return "an empty value";
-  if (Array.isArray(v)) return "a list";
-  if (typeof v === "object") return "a map";
-  if (typeof v === "string") return `text "${v.length > 40 ? `${v.slice(0, 37)}...` : v}"`;
-  if (typeof v === "number") return `the number ${v}`;
-  return String(v);
-}
 
-function valueAt(data: unknown, path: Path): unknown {
-  let v = data;
-  for (const segment of path) {
-    if (typeof v !== "object" || v === null) return undefined;
-    v = (v as Record<string | number, unknown>)[segment];
-  }
-  return v;
-}
