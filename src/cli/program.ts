@@ -121,7 +121,10 @@ export function buildProgram(): Command {
     .requiredOption("--to <iso>", "end of the usage window (exclusive)")
     .option("--out <dir>", "report directory (default: TRACEBILL_REPORTS_DIR/<destination>-<time>)")
     .option("--mapping <path>", "mapping file or directory (default: MAPPINGS_DIR)")
-    .action(async (o: { destination: string; from: string; to: string; out?: string; mapping?: string }) => {
+    .option("--pending-minutes <n>", "destination ingestion lag: a shortfall within what was delivered this recently is 'pending' (default 15 openmeter, 1 lago)")
+    .option("--repair", "re-send the events of 'missing' rows (re-mapped from --inputs) without creating duplicates, then reconcile again")
+    .option("--inputs <files...>", "the exports to re-send from (with --repair)")
+    .action(async (o: { destination: string; from: string; to: string; out?: string; mapping?: string; pendingMinutes?: string; repair?: boolean; inputs?: string[] }) => {
       const { reconcileCommand } = await import("./commands/reconcile.js");
       await run(() => reconcileCommand(o))();
     });

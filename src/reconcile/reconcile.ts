@@ -1,6 +1,18 @@
 import type { Destination, UsageTotal } from "../model/index.js";
 
-export type RowStatus = "matched" | "missing" | "excess";
+/**
+ * - matched: the biller holds exactly what was delivered.
+ * - missing / excess: it holds less / more.
+ * - unbillable: held or not, it will never be invoiced (Lago has no billable metric for the code,
+ *   or the customer has no subscription): the destination accepted events it ignores.
+ * - pending: missing by no more than what was delivered within the destination's ingestion lag
+ *   (`recent`); re-run later. Not a difference for `ok`.
+ * - late: matched, but part of it is usage before the customer's open billing period: stored,
+ *   yet outside the invoice being built (a finalized period will not absorb it).
+ */
+export type RowStatus = "matched" | "missing" | "excess" | "unbillable" | "pending" | "late";
+
+export const ROW_STATUSES: readonly RowStatus[] = ["matched", "missing", "excess", "unbillable", "pending", "late"];
 
 /** One customer × metric × model line: what the ledger says we delivered vs what the biller holds. */
 export interface ReconcileRow {
@@ -15,6 +27,17 @@ export interface ReconcileRow {
   /** held − sent: negative = biller has less (missing), positive = more (double billing). */
   difference: number;
   status: RowStatus;
+  /** Why a row is unbillable, pending or late (absent otherwise). */
+  reason?: string;
+  /** Sent value with usage time before the customer's open billing period (absent when none). */
+  late?: number;
+}
+
+/** A customer or metric (or both) whose events the destination stores without ever billing them. */
+export interface UnbillableScope {
+  customer?: string;
+  metric?: string;
+  reason: string;
 }
 
 export interface ReportInput {
@@ -28,6 +51,15 @@ export interface ReportInput {
   generatedAt: string;
   /** Recent syncs to this destination with what each input gave (records, events, quarantined, notes). */
   syncs?: SyncSummary[];
+  /** From the destination's healthcheck: scopes whose events will never bill. */
+  unbillable?: UnbillableScope[];
+  /** Delivered within the destination's ingestion lag (`pendingMinutes`): a shortfall up to this is pending. */
+  recent?: UsageTotal[];
+  pendingMinutes?: number;
+  /** Sent totals (from the ledger) with usage before each customer's open billing period. */
+  lateSent?: UsageTotal[];
+  /** Each customer's open billing period start, for the report. */
+  periods?: { customer: string; from: string }[];
 }
 
 export interface SyncSummary {
@@ -43,8 +75,11 @@ export interface SyncSummary {
   inputs: { input: string; records: number; events: number; quarantined: number; notes: string[] }[];
 }
 
-export interface Report extends Omit<ReportInput, "sent" | "held"> {
+export interface Report extends Omit<ReportInput, "sent" | "held" | "recent" | "lateSent"> {
+  /** No row differs: every row is matched or pending. */
   ok: boolean;
+  /** Rows per status (every status present, zeros included). */
+  statusCounts: Record<RowStatus, number>;
   summary: { rows: number; matched: number; missing: number; excess: number; sent: number; held: number };
   customers: { customer: string; sent: number; held: number; difference: number; status: RowStatus }[];
   rows: ReconcileRow[];
@@ -59,6 +94,11 @@ function statusOf(sent: number, held: number): RowStatus {
   if (sameQuantity(sent, held)) return "matched";
   return held < sent ? "missing" : "excess";
 }
+
+/** Which status a customer shows when its rows differ. */
+const SEVERITY: Record<RowStatus, number> = { matched: 0, pending: 1, late: 2, unbillable: 3, excess: 4, missing: 5 };
+
+const fmtN = (n: number) => n.toLocaleString("en-US", { maximumFractionDigits: 6 });
 
 const rowKey = (t: { customer: string; metric: string; model: string }) => `${t.customer}\u001f${t.metric}\u001f${t.model}`;
 
@@ -85,9 +125,32 @@ export function reconcile(input: ReportInput): Report {
     r.heldEvents = t.events < 0 || r.heldEvents === null ? null : r.heldEvents + t.events;
   }
   const list = [...rows.values()].sort((a, b) => a.customer.localeCompare(b.customer) || a.metric.localeCompare(b.metric) || a.model.localeCompare(b.model));
+  const sumBy = (ts: UsageTotal[] | undefined) => {
+    const m = new Map<string, number>();
+    for (const t of ts ?? []) m.set(rowKey(t), (m.get(rowKey(t)) ?? 0) + t.value);
+    return m;
+  };
+  const recent = sumBy(input.recent);
+  const late = sumBy(input.lateSent);
+  const periodOf = new Map((input.periods ?? []).map((p) => [p.customer, p.from]));
   for (const r of list) {
     r.difference = r.held - r.sent;
     r.status = statusOf(r.sent, r.held);
+    const k = rowKey(r);
+    const lateValue = late.get(k) ?? 0;
+    if (lateValue > 0) r.late = lateValue;
+    const scope = input.unbillable?.find((u) => (u.customer === undefined || u.customer === r.customer) && (u.metric === undefined || u.metric === r.metric) && (u.customer !== undefined || u.metric !== undefined));
+    const fresh = recent.get(k) ?? 0;
+    if (scope) {
+      r.status = "unbillable";
+      r.reason = scope.reason;
+    } else if (r.status === "missing" && fresh > 0 && -r.difference <= fresh + 1e-9 * Math.max(1, fresh)) {
+      r.status = "pending";
+      r.reason = `${fmtN(-r.difference)} short, within the ${fmtN(fresh)} delivered in the last ${input.pendingMinutes ?? "?"} minutes (ingestion lag): re-run later`;
+    } else if (r.status === "matched" && lateValue > 0) {
+      r.status = "late";
+      r.reason = `${fmtN(lateValue)} of it is usage before the open billing period (from ${periodOf.get(r.customer) ?? "?"}): held, but outside the invoice being built`;
+    }
   }
   const byCustomer = new Map<string, { sent: number; held: number }>();
   for (const r of list) {
@@ -98,14 +161,15 @@ export function reconcile(input: ReportInput): Report {
   }
   const customers = [...byCustomer.entries()].map(([customer, c]) => ({
     customer, sent: c.sent, held: c.held, difference: c.held - c.sent,
-    // A customer is only "matched" if every one of its rows is.
-    status: list.filter((r) => r.customer === customer).find((r) => r.status !== "matched")?.status ?? ("matched" as RowStatus),
+    // A customer is only "matched" if every one of its rows is; otherwise its most serious row status.
+    status: list.filter((r) => r.customer === customer).reduce<RowStatus>((worst, r) => (SEVERITY[r.status] > SEVERITY[worst] ? r.status : worst), "matched"),
   }));
   const count = (s: RowStatus) => list.filter((r) => r.status === s).length;
-  const { sent: _s, held: _h, ...meta } = input;
+  const { sent: _s, held: _h, recent: _r, lateSent: _l, ...meta } = input;
   return {
     ...meta,
-    ok: list.every((r) => r.status === "matched"),
+    ok: list.every((r) => r.status === "matched" || r.status === "pending"),
+    statusCounts: Object.fromEntries(ROW_STATUSES.map((st) => [st, count(st)])) as Record<RowStatus, number>,
     summary: {
       rows: list.length, matched: count("matched"), missing: count("missing"), excess: count("excess"),
       sent: list.reduce((a, r) => a + r.sent, 0), held: list.reduce((a, r) => a + r.held, 0),

@@ -3,7 +3,10 @@ import { join } from "node:path";
 import type { Ledger } from "../ledger/ledger.js";
 import type { Destination } from "../model/index.js";
 import type { BillingSink, ReadTotalsQuery } from "../sinks/sink.js";
-import { reconcile, type Report, type SyncSummary } from "./reconcile.js";
+import type { UsageTotal } from "../model/index.js";
+import { reconcile, type Report, type SyncSummary, type UnbillableScope } from "./reconcile.js";
+import { renderCsv } from "./report/csv.js";
+import { renderHtml } from "./report/html.js";
 import { renderJson } from "./report/json.js";
 import { renderMarkdown } from "./report/markdown.js";
 
@@ -25,6 +28,30 @@ export interface RunReconcileOptions {
   metrics: ReadTotalsQuery["metrics"];
   syncs?: SyncSummary[];
   now?: Date;
+  /**
+   * Ingestion lag of the destination in minutes (default 15 OpenMeter, 1 Lago), for `pending`.
+   * The ledger keeps per-day aggregates only, so it cannot say what was delivered in the last N
+   * minutes: a caller that knows (e.g. `--repair`, which just sent them) passes it as `recent`.
+   */
+  pendingMinutes?: number;
+  recent?: UsageTotal[];
+  /** Ask the destination which customers/metrics will never bill (healthcheck). Default true. */
+  checkBillable?: boolean;
+}
+
+export const DEFAULT_PENDING_MINUTES = { lago: 1, openmeter: 15 } as const;
+
+/** unknown metric codes and customers without a subscription, from the sink's healthcheck. */
+async function unbillableScopes(o: RunReconcileOptions, metrics: ReadTotalsQuery["metrics"], customers: string[]): Promise<UnbillableScope[]> {
+  const wire = (m: ReadTotalsQuery["metrics"][number]) => (o.destination === "lago" ? m.destinations?.lago?.code : m.destinations?.openmeter?.type) ?? m.metric;
+  const ours = new Map(metrics.map((m) => [wire(m), m.metric]));
+  const health = await o.sink.healthcheck([...ours.keys()], customers);
+  const out: UnbillableScope[] = [];
+  for (const i of health.issues) {
+    if (i.kind === "unknown_metric" && i.metric !== undefined) out.push({ metric: ours.get(i.metric) ?? i.metric, reason: i.message });
+    else if (i.kind === "no_subscription" && i.customer !== undefined) out.push({ customer: i.customer, reason: i.message });
+  }
+  return out;
 }
 
 export async function runReconcile(o: RunReconcileOptions): Promise<Report> {
@@ -36,6 +63,16 @@ export async function runReconcile(o: RunReconcileOptions): Promise<Report> {
   const held = customers.length
     ? await o.sink.readTotals({ from: window.from, to: window.to, customers, metrics: [...known.values()] })
     : [];
+  const unbillable = customers.length && o.checkBillable !== false ? await unbillableScopes(o, [...known.values()], customers) : [];
+  // Late: ledger totals of the whole usage days before each customer's open billing period.
+  const periods = customers.length && o.sink.openPeriods ? await o.sink.openPeriods(customers) : [];
+  const lateSent: UsageTotal[] = [];
+  for (const p of periods) {
+    const start = dayWindow(new Date(p.from), new Date(p.from)).from;
+    const end = start < window.to ? start : window.to;
+    if (end <= window.from) continue;
+    lateSent.push(...(await o.ledger.totals(o.destination, window.from, end)).filter((t) => t.customer === p.customer));
+  }
   const letters = await o.ledger.deadLetters(o.destination, 100_000);
   const inWindow = letters.filter((l) => {
     const t = Date.parse(l.event.timestamp);
@@ -52,14 +89,23 @@ export async function runReconcile(o: RunReconcileOptions): Promise<Report> {
     deadLetters: { count: inWindow.length, byReason },
     generatedAt: (o.now ?? new Date()).toISOString(),
     ...(o.syncs ? { syncs: o.syncs } : {}),
+    unbillable,
+    recent: o.recent ?? [],
+    pendingMinutes: o.pendingMinutes ?? DEFAULT_PENDING_MINUTES[o.destination],
+    lateSent,
+    periods: periods.map((p) => ({ customer: p.customer, from: p.from })),
   });
 }
 
-export async function writeReport(report: Report, dir: string): Promise<{ markdown: string; json: string }> {
+export async function writeReport(report: Report, dir: string): Promise<{ markdown: string; json: string; csv: string; html: string }> {
   await mkdir(dir, { recursive: true });
   const markdown = join(dir, "report.md");
   const json = join(dir, "report.json");
+  const csv = join(dir, "report.csv");
+  const html = join(dir, "report.html");
   await writeFile(markdown, renderMarkdown(report));
   await writeFile(json, renderJson(report));
-  return { markdown, json };
+  await writeFile(csv, renderCsv(report));
+  await writeFile(html, renderHtml(report));
+  return { markdown, json, csv, html };
 }

@@ -475,6 +475,15 @@ export class LagoApi {
     }));
   }
 
+  /** Test-only: forgets stored events by transaction_id (an event the destination lost). Returns how many. */
+  deleteEvents(ids: string[]): number {
+    const drop = new Set(ids);
+    const gone = this.events.filter((e) => drop.has(e.transaction_id));
+    this.events = this.events.filter((e) => !drop.has(e.transaction_id));
+    for (const e of gone) this.unique.delete(this.uniqueKey(e));
+    return gone.length;
+  }
+
   eventCount(): number {
     return this.events.length;
   }

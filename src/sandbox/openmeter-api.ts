@@ -201,6 +201,15 @@ export class OpenMeterApi {
     }
   }
 
+  /** Test-only: forgets every stored copy of these event ids (an event the destination lost). Returns how many. */
+  deleteEvents(ids: string[]): number {
+    const drop = new Set(ids);
+    const gone = this.events.filter((e) => drop.has(e.id));
+    this.events = this.events.filter((e) => !drop.has(e.id));
+    for (const e of gone) this.seen.delete(`${e.source}\u0000${e.id}`);
+    return gone.length;
+  }
+
   clearEvents(): void {
     this.events = [];
     this.seen.clear();

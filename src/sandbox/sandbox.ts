@@ -190,5 +190,10 @@ export interface Sandbox {
   setFaults(faults: FaultPlan): void;
   /** Forgets stored events, request counts and faults; keeps the seed. */
   reset(): void;
+  /**
+   * Test-only: forgets the stored events with these ids (Lago transaction_id, OpenMeter id), as if
+   * the destination had lost them, so a re-send is accepted again. Returns how many were removed.
+   */
+  deleteEvents(destination: "lago" | "openmeter", ids: string[]): number;
   stop(): Promise<void>;
 }

@@ -196,6 +196,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     state,
     setFaults,
     reset,
+    deleteEvents: (destination, ids) => (destination === "lago" ? lago.deleteEvents(ids) : openmeter.deleteEvents(ids)),
     stop: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

@@ -98,6 +98,20 @@ export interface BillingSink {
    * its meter queries return sums only). Throws on failure, with a message free of secrets.
    */
   readTotals(query: ReadTotalsQuery): Promise<UsageTotal[]>;
+  /**
+   * Optional (Lago): the open billing period of each customer's active subscription, from
+   * current_usage. Customers without one are left out. Throws on failure, free of secrets.
+   */
+  openPeriods?(customers: string[]): Promise<OpenPeriod[]>;
+}
+
+/** The current (open) billing period of a customer's subscription, as the biller reports it. */
+export interface OpenPeriod {
+  customer: string;
+  subscription: string;
+  /** ISO-8601: usage before this instant is not billed in the open period (it is late). */
+  from: string;
+  to: string;
 }
 
 /** Builds a HealthReport from its issues, in order. */

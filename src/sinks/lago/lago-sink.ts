@@ -16,7 +16,7 @@ import { Client, type EventInputObject } from "lago-javascript-client";
 import type { BillableEvent, UsageTotal } from "../../model/index.js";
 import { FailureStreak, scoped } from "../outage.js";
 import { assertUsableApiKey, parseBaseUrl, redact } from "../secrets.js";
-import { healthReport, type BillingSink, type HealthIssue, type HealthReport, type ReadTotalsQuery, type SinkOutcome } from "../sink.js";
+import { healthReport, type BillingSink, type HealthIssue, type HealthReport, type OpenPeriod, type ReadTotalsQuery, type SinkOutcome } from "../sink.js";
 import { classifyLagoResponse, describeLagoFailure, type LagoAnswer } from "./classify.js";
 import { toLagoEvent } from "./to-lago-event.js";
 
@@ -282,5 +282,19 @@ export function createLagoSink(config: LagoSinkConfig): BillingSink {
     return [...rows.values()];
   }
 
-  return { kind: "lago", limits: { maxBatchSize }, healthcheck, send, probe, readTotals };
+  async function openPeriods(customers: string[]): Promise<OpenPeriod[]> {
+    const out: OpenPeriod[] = [];
+    for (const customer of customers) {
+      const r = await subscriptionOf(customer);
+      if (!r.ok) continue;
+      const res = await read(`reading the current usage of "${customer}"`, () =>
+        client.customers.findCustomerCurrentUsage(encodeURIComponent(customer), { external_subscription_id: r.subscription }, params()),
+      );
+      const u = res.data?.customer_usage;
+      if (u?.from_datetime && u.to_datetime) out.push({ customer, subscription: r.subscription, from: new Date(u.from_datetime).toISOString(), to: new Date(u.to_datetime).toISOString() });
+    }
+    return out;
+  }
+
+  return { kind: "lago", limits: { maxBatchSize }, healthcheck, send, probe, readTotals, openPeriods };
 }
