@@ -168,6 +168,18 @@ export function buildProgram(): Command {
       )();
     });
 
+  program
+    .command("explain")
+    .description("the audit trail of an event id or a source record id: its run/observation, mapping version and delivery status per destination")
+    .argument("<id>", "billable event id (tb_…) or LangSmith run / Langfuse observation id")
+    .requiredOption("--inputs <files...>", "the exports the event or record came from")
+    .option("--mapping <path>", "mapping file or directory (default: MAPPINGS_DIR)")
+    .option("--json", "print JSON")
+    .action(async (id: string, o: { inputs: string[]; mapping?: string; json?: boolean }) => {
+      const { explainCommand } = await import("./commands/explain.js");
+      await run(() => explainCommand(id, o))();
+    });
+
   const dlq = program.command("dlq").description("list, show, retry or purge the events a destination refused (dead letters)");
   const dlqFlags = (c: Command) =>
     c.requiredOption("--destination <name>", "lago or openmeter")
