@@ -34,6 +34,8 @@ const schema = z.object({
   TRACEBILL_HTTP_TIMEOUT_MS: positiveInt.default(15000),
   TRACEBILL_JOB_LOCK_MS: positiveInt.min(1000).default(30000),
   TRACEBILL_REPORTS_DIR: z.string().min(1).default("./reports"),
+  TRACEBILL_RECONCILE_CRON: z.string().trim().regex(/^(\S+\s+){4,5}\S+$/, "a cron pattern such as '0 6 * * *'").optional(),
+  TRACEBILL_RECONCILE_DAYS: positiveInt.max(366).default(2),
   TRACEBILL_CONTEXT_TTL_HOURS: positiveInt.default(72),
   TRACEBILL_PARK_HOURS: positiveInt.default(24),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -58,6 +60,9 @@ export interface Config {
   /** A job's lock: a dead worker's jobs are taken over after about this long. */
   jobLockMs: number;
   reportsDir: string;
+  /** Worker's scheduled reconciliation (cron) and how many UTC days back it compares. */
+  reconcileCron?: string;
+  reconcileDays: number;
   /** How long trace contexts stay in Redis for records of later files / jobs to join. */
   contextTtlSeconds: number;
   /** How long a record waits for its trace context before it is reported as an orphan. */
@@ -95,6 +100,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     httpTimeoutMs: e.TRACEBILL_HTTP_TIMEOUT_MS,
     jobLockMs: e.TRACEBILL_JOB_LOCK_MS,
     reportsDir: e.TRACEBILL_REPORTS_DIR,
+    reconcileCron: e.TRACEBILL_RECONCILE_CRON,
+    reconcileDays: e.TRACEBILL_RECONCILE_DAYS,
     contextTtlSeconds: e.TRACEBILL_CONTEXT_TTL_HOURS * 3600,
     parkSeconds: e.TRACEBILL_PARK_HOURS * 3600,
     logLevel: e.LOG_LEVEL,
