@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { Writable } from "node:stream";
-import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { dlqList, dlqPurge, dlqRetry, dlqShow, type DlqDeps, type EnqueueRetry } from "../../src/cli/commands/dlq.js";
@@ -8,10 +7,7 @@ import { loadConfig, type Config } from "../../src/config/env.js";
 import type { DeadLetter } from "../../src/ledger/ledger.js";
 import { RedisLedger } from "../../src/ledger/redis-ledger.js";
 import { UserError, idempotencyKey, type BillableEvent, type Destination } from "../../src/model/index.js";
-import { waitForSync } from "../../src/queue/enqueue.js";
-import { bullPrefix, deliverQueue, type DeliverJobData } from "../../src/queue/jobs.js";
-import { SyncProgress } from "../../src/queue/progress.js";
-import { jobDefaults } from "../../src/queue/worker.js";
+import { enqueueRetry, waitForSync } from "../../src/queue/enqueue.js";
 import { testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { startStack, type Stack } from "../support/stack.js";
 
@@ -162,28 +158,11 @@ describe("tracebill dlq (command functions)", () => {
   });
 });
 
-/**
- * What the lead wires into `tracebill dlq retry` (src/queue): the letters become deliver jobs
- * (≤ 100 events, the sinks' batch size) of a sync of their own, so the real deliver path
- * (ledger dedupe, claims, dead-lettering, settling) runs.
- */
+/** `tracebill dlq retry`'s real enqueue (src/queue/enqueue.ts), remembering the syncs it starts. */
 function queueRetry(conn: Redis, config: Config): EnqueueRetry & { syncs: string[] } {
   const syncs: string[] = [];
   const fn = async (destination: Destination, events: BillableEvent[]) => {
-    const syncId = randomUUID();
-    const progress = new SyncProgress(conn, config.queuePrefix);
-    await progress.start(syncId, destination);
-    const queue = new Queue<DeliverJobData>(deliverQueue(destination), { connection: conn, prefix: bullPrefix(config.queuePrefix) });
-    try {
-      const jobs = [];
-      for (let b = 0; b * 100 < events.length; b++) {
-        jobs.push({ name: "deliver", data: { syncId, destination, batch: b, events: events.slice(b * 100, (b + 1) * 100) }, opts: { ...jobDefaults(config), jobId: `${syncId}-${b}` } });
-      }
-      await queue.addBulk(jobs);
-    } finally {
-      await queue.close();
-    }
-    await progress.finishIngest(syncId, { events: events.length, skipReasons: {}, quarantined: 0, quarantine: [], parked: 0, perInput: {} });
+    const syncId = await enqueueRetry(conn, config, destination, events);
     syncs.push(syncId);
     return syncId;
   };
