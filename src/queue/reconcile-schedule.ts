@@ -1,4 +1,5 @@
-import { join } from "node:path";
+import { mkdir, rename } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { Queue, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Config } from "../config/env.js";
@@ -26,7 +27,7 @@ export interface ScheduledReconcile {
 
 /**
  * Reconciles every configured destination on a schedule and keeps the reports under
- * TRACEBILL_REPORTS_DIR/scheduled/<destination>/<time>/. BullMQ's job scheduler makes one run per
+ * TRACEBILL_REPORTS_DIR/scheduled/<destination>/<time>/, each directory complete when it appears. BullMQ's job scheduler makes one run per
  * tick however many workers there are.
  */
 export async function startScheduledReconcile(deps: {
@@ -62,8 +63,13 @@ export async function startScheduledReconcile(deps: {
       const from = new Date(to.getTime() - schedule.days * 86_400_000);
       const mappings = await loadMappingSet(config.mappingsDir);
       const report = await runReconcile({ destination: d, from, to, ledger, sink, metrics: metricsOf(mappings) });
-      const dir = join(config.reportsDir, "scheduled", d, report.generatedAt.replace(/[:.]/g, "-"));
-      await writeReport(report, dir);
+      const stamp = report.generatedAt.replace(/[:.]/g, "-");
+      const dir = join(config.reportsDir, "scheduled", d, stamp);
+      // Written aside, then renamed into place: whoever watches the folder never sees half a report.
+      const staging = join(config.reportsDir, "scheduled", ".partial", `${d}-${stamp}`);
+      await writeReport(report, staging);
+      await mkdir(dirname(dir), { recursive: true });
+      await rename(staging, dir);
       const s = report.summary;
       const log = report.ok ? logger.info.bind(logger) : logger.warn.bind(logger);
       log({ destination: d, dir, matched: s.matched, rows: s.rows, missing: s.missing, excess: s.excess }, report.ok ? "scheduled reconciliation: everything matches" : "scheduled reconciliation: differences");
