@@ -38,6 +38,11 @@ const schema = z.object({
   TRACEBILL_RECONCILE_DAYS: positiveInt.max(366).default(2),
   TRACEBILL_CONTEXT_TTL_HOURS: positiveInt.default(72),
   TRACEBILL_PARK_HOURS: positiveInt.default(24),
+  HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  TRACEBILL_HTTP_HOST: z.string().trim().min(1).default("127.0.0.1"),
+  TRACEBILL_DASHBOARD: z.enum(["on", "off"]).default("off"),
+  TRACEBILL_DASHBOARD_USER: z.string().min(1).optional(),
+  TRACEBILL_DASHBOARD_PASSWORD: z.string().min(8, "at least 8 characters").optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -68,6 +73,8 @@ export interface Config {
   /** How long a record waits for its trace context before it is reported as an orphan. */
   parkSeconds: number;
   logLevel: Env["LOG_LEVEL"];
+  /** The worker's HTTP server (/healthz, /readyz, /metrics, optional dashboard); port 0 = any free port. */
+  http: { port: number; host: string; dashboard?: { user: string; password: string } };
   lago: { apiUrl?: string; apiKey?: string };
   openmeter: { url?: string; apiKey?: string };
   /** API pull mode (LangSmith / Langfuse credentials, lag, windows, schedule). */
@@ -105,10 +112,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     contextTtlSeconds: e.TRACEBILL_CONTEXT_TTL_HOURS * 3600,
     parkSeconds: e.TRACEBILL_PARK_HOURS * 3600,
     logLevel: e.LOG_LEVEL,
+    http: { port: e.HTTP_PORT, host: e.TRACEBILL_HTTP_HOST, ...dashboardOf(e) },
     lago: { apiUrl: e.LAGO_API_URL, apiKey: e.LAGO_API_KEY },
     openmeter: { url: e.OPENMETER_URL, apiKey: e.OPENMETER_API_KEY },
     pull: parsePullEnv(env),
   };
+}
+
+/** The dashboard is only served with credentials: "on" without both is a configuration error. */
+function dashboardOf(e: Env): { dashboard?: { user: string; password: string } } {
+  if (e.TRACEBILL_DASHBOARD !== "on") return {};
+  if (!e.TRACEBILL_DASHBOARD_USER || !e.TRACEBILL_DASHBOARD_PASSWORD) {
+    throw new UserError("Invalid configuration in the environment:\n  TRACEBILL_DASHBOARD: on needs TRACEBILL_DASHBOARD_USER and TRACEBILL_DASHBOARD_PASSWORD (basic auth)");
+  }
+  return { dashboard: { user: e.TRACEBILL_DASHBOARD_USER, password: e.TRACEBILL_DASHBOARD_PASSWORD } };
 }
 
 /** The destination's settings, or a UserError naming the missing variables. */
