@@ -87,6 +87,11 @@ export interface Ledger {
   deadLetters(destination: Destination, limit?: number): Promise<DeadLetter[]>;
   /** Delivered totals per customer × metric × model over whole UTC days [fromDay, toDay). */
   totals(destination: Destination, from: Date, to: Date): Promise<UsageTotal[]>;
+  /**
+   * Optional: delivered totals recorded in the last `minutes` (by when they were recorded, not
+   * usage time): what a destination may not show yet because of its ingestion lag.
+   */
+  recentTotals?(destination: Destination, minutes: number): Promise<UsageTotal[]>;
 }
 
 /** UTC day bucket (YYYY-MM-DD) of an ISO timestamp: the granularity of ledger aggregates. */

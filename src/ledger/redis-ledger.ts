@@ -96,7 +96,11 @@ return out
  * KEYS: [epochs, cur, seq, nolegacy]
  * ARGV: [ttl, window, fill, fbase, lbase, n, (fp, route, key, aggKey, field, value)...]
  */
+/** How far back `recentTotals` can look: per-minute aggregates are kept this long. */
+export const RECENT_MINUTES = 120;
+
 const RECORD_LUA = `${LUA_COMMON}
+local RECENT_TTL = ${RECENT_MINUTES * 60 + 60}
 local now = tonumber(redis.call('TIME')[1])
 local ttl, win, fill = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local fbase, lbase, n = ARGV[4], ARGV[5], tonumber(ARGV[6])
@@ -130,6 +134,7 @@ elseif now - ct0 >= win then
 end
 local written, buckets, aggs = {}, {}, {}
 local added = 0
+local recent = KEYS[5] .. math.floor(now / 60)
 for i = 0, n - 1 do
   local o = 6 + 6 * i
   local fp, route = ARGV[o + 1], tonumber(ARGV[o + 2])
@@ -145,11 +150,15 @@ for i = 0, n - 1 do
     redis.call('HINCRBYFLOAT', agg, 'v' .. field, ARGV[o + 6])
     redis.call('HINCRBY', agg, 'n' .. field, 1)
     aggs[agg] = true
+    -- the same per row per minute of recording: what is still within a destination's ingestion lag
+    redis.call('HINCRBYFLOAT', recent, 'v' .. field, ARGV[o + 6])
+    redis.call('HINCRBY', recent, 'n' .. field, 1)
     added = added + 1
   end
 end
 for b in pairs(buckets) do redis.call('EXPIRE', b, ttl) end
 for a in pairs(aggs) do redis.call('EXPIRE', a, ttl) end
+if added > 0 then redis.call('EXPIRE', recent, RECENT_TTL) end
 for m in pairs(written) do redis.call('ZADD', KEYS[1], deadline, m) end
 if changed or added > 0 then
   redis.call('HSET', KEYS[2], 'id', cid, 'd', cd, 'n', cn, 't0', ct0, 'w', cw)
@@ -295,7 +304,7 @@ export class RedisLedger implements Ledger, DeadLetterAdmin {
 
   constructor(private readonly redis: Redis, private readonly opts: RedisLedgerOptions) {
     redis.defineCommand("tbLedgerFilter", { numberOfKeys: 2, lua: FILTER_LUA });
-    redis.defineCommand("tbLedgerRecord", { numberOfKeys: 4, lua: RECORD_LUA });
+    redis.defineCommand("tbLedgerRecord", { numberOfKeys: 5, lua: RECORD_LUA });
     redis.defineCommand("tbClaim", { lua: CLAIM_LUA });
     redis.defineCommand("tbRelease", { lua: RELEASE_LUA });
     redis.defineCommand("tbDeadLetter", { numberOfKeys: 2, lua: DEAD_LETTER_LUA });
@@ -371,7 +380,7 @@ export class RedisLedger implements Ledger, DeadLetterAdmin {
     for (let i = 0; i < events.length; i += CHUNK) {
       const chunk = events.slice(i, i + CHUNK);
       const args: (string | number)[] = [
-        `${base}:f:epochs`, `${base}:f:cur`, `${base}:f:seq`, `${base}:f:nolegacy`,
+        `${base}:f:epochs`, `${base}:f:cur`, `${base}:f:seq`, `${base}:f:nolegacy`, `${base}:r:`,
         this.opts.ttlSeconds, this.window, fill, `${base}:f:`, `${base}:k:`, chunk.length,
       ];
       for (const e of chunk) {
@@ -518,9 +527,26 @@ export class RedisLedger implements Ledger, DeadLetterAdmin {
   }
 
   async totals(d: Destination, from: Date, to: Date): Promise<UsageTotal[]> {
+    return this.sumHashes(daysBetween(from, to).map((day) => this.aggOf(d, day)));
+  }
+
+  /**
+   * Recorded in the last `minutes` (at most RECENT_MINUTES), by Redis's clock, per customer ×
+   * metric × model: what a destination with ingestion lag may not show yet.
+   */
+  async recentTotals(d: Destination, minutes: number): Promise<UsageTotal[]> {
+    const [sec] = await this.redis.time();
+    const nowMin = Math.floor(Number(sec) / 60);
+    const span = Math.min(Math.ceil(minutes), RECENT_MINUTES);
+    const keys: string[] = [];
+    for (let m = nowMin - span; m <= nowMin; m++) keys.push(`${this.base(d)}:r:${m}`);
+    return this.sumHashes(keys);
+  }
+
+  private async sumHashes(keys: Iterable<string>): Promise<UsageTotal[]> {
     const rows = new Map<string, UsageTotal>();
-    for (const day of daysBetween(from, to)) {
-      const h = await this.redis.hgetall(this.aggOf(d, day));
+    for (const key of keys) {
+      const h = await this.redis.hgetall(key);
       for (const [field, raw] of Object.entries(h)) {
         const id = field.slice(1);
         const [customer = "", metric = "", model = ""] = id.split(SEP);

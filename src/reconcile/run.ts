@@ -29,9 +29,9 @@ export interface RunReconcileOptions {
   syncs?: SyncSummary[];
   now?: Date;
   /**
-   * Ingestion lag of the destination in minutes (default 15 OpenMeter, 1 Lago), for `pending`.
-   * The ledger keeps per-day aggregates only, so it cannot say what was delivered in the last N
-   * minutes: a caller that knows (e.g. `--repair`, which just sent them) passes it as `recent`.
+   * Ingestion lag of the destination in minutes (default 15 OpenMeter, 1 Lago), for `pending`:
+   * a shortfall up to what the ledger recorded within it (`recent`, default: the ledger's
+   * `recentTotals`) is pending, not missing.
    */
   pendingMinutes?: number;
   recent?: UsageTotal[];
@@ -73,6 +73,8 @@ export async function runReconcile(o: RunReconcileOptions): Promise<Report> {
     if (end <= window.from) continue;
     lateSent.push(...(await o.ledger.totals(o.destination, window.from, end)).filter((t) => t.customer === p.customer));
   }
+  const pendingMinutes = o.pendingMinutes ?? DEFAULT_PENDING_MINUTES[o.destination];
+  const recent = o.recent ?? (customers.length && o.ledger.recentTotals && pendingMinutes > 0 ? await o.ledger.recentTotals(o.destination, pendingMinutes) : []);
   const letters = await o.ledger.deadLetters(o.destination, 100_000);
   const inWindow = letters.filter((l) => {
     const t = Date.parse(l.event.timestamp);
@@ -90,8 +92,8 @@ export async function runReconcile(o: RunReconcileOptions): Promise<Report> {
     generatedAt: (o.now ?? new Date()).toISOString(),
     ...(o.syncs ? { syncs: o.syncs } : {}),
     unbillable,
-    recent: o.recent ?? [],
-    pendingMinutes: o.pendingMinutes ?? DEFAULT_PENDING_MINUTES[o.destination],
+    recent,
+    pendingMinutes,
     lateSent,
     periods: periods.map((p) => ({ customer: p.customer, from: p.from })),
   });

@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fingerprint } from "../../src/ledger/fingerprint.js";
-import { RedisLedger, daysBetween } from "../../src/ledger/redis-ledger.js";
+import { RECENT_MINUTES, RedisLedger, daysBetween } from "../../src/ledger/redis-ledger.js";
 import type { BillableEvent } from "../../src/model/index.js";
 import { testRedisUrl, uniquePrefix } from "../support/redis.js";
 
@@ -40,6 +40,28 @@ describe("RedisLedger", () => {
     expect(await ledger.filterUndelivered("lago", ["k1", "k9", "k3", "k8"])).toEqual(["k9", "k8"]);
     // Destinations are independent.
     expect(await ledger.filterUndelivered("openmeter", ["k1"])).toEqual(["k1"]);
+  });
+
+  it("keeps what was recorded in the last minutes, by recording time and once per event, for `pending`", async () => {
+    const ledger = new RedisLedger(redis, { prefix: uniquePrefix("ledger"), ttlSeconds: 3600 });
+    // Usage days long ago: recent is about when the ledger recorded them, not usage time.
+    const a = ev("r1", "acme", 100, "2026-01-02T10:00:00.000Z");
+    const b = ev("r2", "acme", 50, "2026-03-04T11:00:00.000Z");
+    expect(await ledger.recentTotals("lago", 15)).toEqual([]);
+    await ledger.recordDelivered("lago", [a, b]);
+    await ledger.recordDelivered("lago", [a, b]);
+    expect(await ledger.recentTotals("lago", 15)).toEqual([{ customer: "acme", metric: "llm_tokens", model: "gpt-4o", value: 150, events: 2 }]);
+    // Per destination.
+    expect(await ledger.recentTotals("openmeter", 15)).toEqual([]);
+    // Kept only as long as the longest lag it answers for.
+    const prefix = uniquePrefix("ledger");
+    const l2 = new RedisLedger(redis, { prefix, ttlSeconds: 3600 });
+    await l2.recordDelivered("lago", [a]);
+    const keys = await redis.keys(`*${prefix}*:r:*`);
+    expect(keys.length).toBe(1);
+    const ttl = await redis.ttl(keys[0]!);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(RECENT_MINUTES * 60 + 60);
   });
 
   it("limits totals to the requested days", async () => {
