@@ -53,6 +53,22 @@ export function evaluateRecord(set: MappingSet, record: TraceRecord): Evaluation
   return { events, skips };
 }
 
+/**
+ * Who the set's first billing mapping says a record belongs to, whether or not it bills it: for
+ * reports of what was not billed (a failed call, a cache hit) per customer. undefined when no
+ * customer expression gives a value (or the record cannot be viewed).
+ */
+export function payerOf(set: MappingSet, record: TraceRecord): string | undefined {
+  const m = set.mappings[0];
+  if (!m) return undefined;
+  try {
+    const view = celRecord(record);
+    return resolveCustomer(m, m.params ? { record: view, params: m.params } : { record: view });
+  } catch {
+    return undefined;
+  }
+}
+
 /** The one skip a later input can undo: the record's trace context (and tenant) may still arrive. */
 class NoCustomer {
   constructor(readonly reason: string) {}

@@ -5,7 +5,7 @@ export { formatProblem, MappingLoadError, PROBLEM_KINDS, isError } from "./probl
 export type { MappingProblem, ProblemKind, Severity } from "./problems.js";
 export { formatCaret, formatCompact, renderProblems, summarize } from "./render.js";
 export type { ProblemFormat, ProblemSummary } from "./render.js";
-export { evaluateRecord } from "./evaluate.js";
+export { evaluateRecord, payerOf } from "./evaluate.js";
 export type { Evaluation } from "./evaluate.js";
 export { apportion } from "./split.js";
 export { metricsOf } from "./metrics.js";

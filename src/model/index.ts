@@ -4,3 +4,4 @@ export * from "./outcome.js";
 export * from "./errors.js";
 export * from "./totals.js";
 export * from "./idempotency.js";
+export * from "./exclusions.js";

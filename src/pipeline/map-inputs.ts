@@ -16,11 +16,12 @@ export interface ParkingStore extends ContextStore {
 }
 
 export type MappedItem = (
-  | { kind: "event"; event: BillableEvent }
+  /** `record`: the record it came from (for what a report says was and was not billed). */
+  | { kind: "event"; event: BillableEvent; record?: TraceRecord }
   | {
       kind: "skip";
       skip: Skip;
-      /** Set with `no-customer` skips: the record, so attribution can measure the usage no tenant pays for. */
+      /** The record skipped (attribution measures the usage no tenant pays for; reports count exclusions). */
       record?: TraceRecord;
       /** With `record`: whether its trace context was found. */
       contextFound?: boolean;
@@ -60,7 +61,7 @@ export async function* mapInputs(inputs: string[], mappings: MappingSet, opts: M
   let toPark: TraceRecord[] = [];
   const evaluate = function* (record: TraceRecord, contextFound: boolean, at?: ResumePoint): Generator<MappedItem> {
     const { events, skips } = evaluateRecord(mappings, record);
-    for (const event of events) yield { kind: "event", event, at };
+    for (const event of events) yield { kind: "event", event, record, at };
     for (const skip of skips) {
       if (skip.code === "no-customer" && !contextFound) {
         if (parking) {
@@ -70,7 +71,7 @@ export async function* mapInputs(inputs: string[], mappings: MappingSet, opts: M
         }
         yield { kind: "skip", skip: { ...skip, reason: `${skip.reason} (its trace ${record.traceId} never arrived in these inputs)` }, record, contextFound, at };
       } else if (skip.code === "no-customer") yield { kind: "skip", skip, record, contextFound, at };
-      else yield { kind: "skip", skip, at };
+      else yield { kind: "skip", skip, record, at };
     }
   };
   const flushParking = async function* (): AsyncGenerator<MappedItem> {

@@ -1,4 +1,4 @@
-import type { BillableEvent, Destination, Quarantined } from "../model/index.js";
+import type { BillableEvent, Destination, Exclusions, Quarantined } from "../model/index.js";
 import type { ResumePoint } from "../sources/registry.js";
 import type { DetectOverride } from "../sources/source.js";
 
@@ -23,6 +23,8 @@ export interface IngestCheckpoint {
   parked: number;
   /** Per input: records read, quarantined, events. */
   perInput: Record<string, InputSummary>;
+  /** What was not billed and why (cache savings, failed calls, unattributed, quarantined). Absent in checkpoints of older workers. */
+  exclusions?: Exclusions;
 }
 
 export interface InputSummary {

@@ -1,4 +1,4 @@
-import type { Destination, UsageTotal } from "../model/index.js";
+import type { Destination, Exclusions, UsageTotal } from "../model/index.js";
 
 /**
  * - matched: the biller holds exactly what was delivered.
@@ -60,6 +60,66 @@ export interface ReportInput {
   lateSent?: UsageTotal[];
   /** Each customer's open billing period start, for the report. */
   periods?: { customer: string; from: string }[];
+  /**
+   * What was not billed and why: cache savings, failed calls, unattributed and quarantined
+   * records (from re-reading the inputs over the window, or summed over recent syncs).
+   */
+  exclusions?: Exclusions;
+  /** Per customer × metric: the open billing period as the biller counts it vs the ledger (Lago current_usage). */
+  periodUsage?: PeriodUsageInput[];
+  /** Per differing row, its events (re-mapped from the inputs) looked up at the destination by id. */
+  eventChecks?: EventCheck[];
+  /** The attribution back-test over the window, when an attribution config is present. */
+  allocation?: AllocationSummary;
+}
+
+/** The audit trail of one differing row: which of its events the destination holds, by id. */
+export interface EventCheck {
+  customer: string;
+  metric: string;
+  model: string;
+  status: RowStatus;
+  /** Events of this row in the inputs (within the window). */
+  events: number;
+  /** Of those, found at the destination by id. */
+  held: number;
+  /** Ids the destination does not hold (at most 100; `absentCount` has them all). Look one up with `tracebill explain ID`. */
+  absent: string[];
+  absentCount: number;
+  /** A few ids of the row (held or not), for `tracebill explain`. */
+  sample: string[];
+}
+
+/** What an allocation model would change per tenant (attribution back-test), for finance to weigh. */
+export interface AllocationSummary {
+  model: string;
+  config: string;
+  unattributed: { metric: string; total: number; allocated: number; unallocated: number }[];
+  rows: { tenant: string; metric: string; direct: number; allocated: number; difference: number; share: number }[];
+}
+
+export interface PeriodUsageInput {
+  customer: string;
+  metric: string;
+  /** The open period, and the whole UTC days the ledger was summed over to compare with it. */
+  from: string;
+  to: string;
+  ledgerDays: { from: string; to: string };
+  sent: number;
+  sentEvents: number;
+  /** current_usage units and events_count of the metric's charge. */
+  counted: number;
+  countedEvents: number;
+  /** Charges on the metric (more than one: the first is compared). */
+  charges: number;
+  /** Recorded within the ingestion lag (Lago caches current usage per charge). */
+  recent: number;
+}
+
+export interface PeriodUsageRow extends Omit<PeriodUsageInput, "recent"> {
+  /** counted − sent. */
+  difference: number;
+  status: "matched" | "differs" | "pending";
 }
 
 export interface SyncSummary {
@@ -73,9 +133,10 @@ export interface SyncSummary {
   quarantined: number;
   parked: number;
   inputs: { input: string; records: number; events: number; quarantined: number; notes: string[] }[];
+  exclusions?: Exclusions;
 }
 
-export interface Report extends Omit<ReportInput, "sent" | "held" | "recent" | "lateSent"> {
+export interface Report extends Omit<ReportInput, "sent" | "held" | "recent" | "lateSent" | "periodUsage"> {
   /** No row differs: every row is matched or pending. */
   ok: boolean;
   /** Rows per status (every status present, zeros included). */
@@ -83,6 +144,7 @@ export interface Report extends Omit<ReportInput, "sent" | "held" | "recent" | "
   summary: { rows: number; matched: number; missing: number; excess: number; sent: number; held: number };
   customers: { customer: string; sent: number; held: number; difference: number; status: RowStatus }[];
   rows: ReconcileRow[];
+  periodUsage?: PeriodUsageRow[];
 }
 
 /** Values are token counts or money; allow only float noise from summing. */
@@ -165,10 +227,16 @@ export function reconcile(input: ReportInput): Report {
     status: list.filter((r) => r.customer === customer).reduce<RowStatus>((worst, r) => (SEVERITY[r.status] > SEVERITY[worst] ? r.status : worst), "matched"),
   }));
   const count = (s: RowStatus) => list.filter((r) => r.status === s).length;
-  const { sent: _s, held: _h, recent: _r, lateSent: _l, ...meta } = input;
+  const { sent: _s, held: _h, recent: _r, lateSent: _l, periodUsage: periodIn, ...meta } = input;
+  const periodUsage = periodIn?.map(({ recent: fresh, ...p }): PeriodUsageRow => {
+    const difference = p.counted - p.sent;
+    const status = sameQuantity(p.counted, p.sent) ? "matched" : difference < 0 && -difference <= fresh + 1e-9 * Math.max(1, fresh) ? "pending" : "differs";
+    return { ...p, difference, status };
+  });
   return {
     ...meta,
-    ok: list.every((r) => r.status === "matched" || r.status === "pending"),
+    ...(periodUsage ? { periodUsage } : {}),
+    ok: list.every((r) => r.status === "matched" || r.status === "pending") && (periodUsage ?? []).every((p) => p.status !== "differs"),
     statusCounts: Object.fromEntries(ROW_STATUSES.map((st) => [st, count(st)])) as Record<RowStatus, number>,
     summary: {
       rows: list.length, matched: count("matched"), missing: count("missing"), excess: count("excess"),

@@ -2,9 +2,9 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Ledger } from "../ledger/ledger.js";
 import type { Destination } from "../model/index.js";
-import type { BillingSink, ReadTotalsQuery } from "../sinks/sink.js";
-import type { UsageTotal } from "../model/index.js";
-import { reconcile, type Report, type SyncSummary, type UnbillableScope } from "./reconcile.js";
+import type { BillingSink, OpenPeriod, ReadTotalsQuery } from "../sinks/sink.js";
+import { emptyExclusions, mergeExclusions, type Exclusions, type UsageTotal } from "../model/index.js";
+import { reconcile, type PeriodUsageInput, type Report, type SyncSummary, type UnbillableScope } from "./reconcile.js";
 import { renderCsv } from "./report/csv.js";
 import { renderHtml } from "./report/html.js";
 import { renderJson } from "./report/json.js";
@@ -37,6 +37,8 @@ export interface RunReconcileOptions {
   recent?: UsageTotal[];
   /** Ask the destination which customers/metrics will never bill (healthcheck). Default true. */
   checkBillable?: boolean;
+  /** What the inputs held that was not billed (from re-reading them); default: summed over `syncs`. */
+  exclusions?: Exclusions;
 }
 
 export const DEFAULT_PENDING_MINUTES = { lago: 1, openmeter: 15 } as const;
@@ -52,6 +54,45 @@ async function unbillableScopes(o: RunReconcileOptions, metrics: ReadTotalsQuery
     else if (i.kind === "no_subscription" && i.customer !== undefined) out.push({ customer: i.customer, reason: i.message });
   }
   return out;
+}
+
+/**
+ * The biller's own count of each open period (Lago current_usage) against the ledger's totals
+ * over the same whole UTC days, per customer × metric (all models): a difference here is what
+ * the invoice being built will get wrong, even when every event is present.
+ */
+async function periodUsageOf(o: RunReconcileOptions, periods: OpenPeriod[], metrics: ReadTotalsQuery["metrics"], unbillable: UnbillableScope[], recent: UsageTotal[]): Promise<PeriodUsageInput[]> {
+  const out: PeriodUsageInput[] = [];
+  for (const p of periods) {
+    if (!p.usage) continue;
+    const days = dayWindow(new Date(p.from), new Date(p.to));
+    const sent = (await o.ledger.totals(o.destination, days.from, days.to)).filter((t) => t.customer === p.customer);
+    for (const m of metrics) {
+      if (unbillable.some((u) => (u.customer === undefined || u.customer === p.customer) && (u.metric === undefined || u.metric === m.metric))) continue;
+      const mine = sent.filter((t) => t.metric === m.metric);
+      const code = m.destinations?.lago?.code ?? m.metric;
+      const charge = p.usage.find((u) => u.code === code);
+      if (!mine.length && !charge) continue;
+      out.push({
+        customer: p.customer, metric: m.metric, from: p.from, to: p.to,
+        ledgerDays: { from: days.from.toISOString(), to: days.to.toISOString() },
+        sent: mine.reduce((a, t) => a + t.value, 0), sentEvents: mine.reduce((a, t) => a + t.events, 0),
+        counted: charge?.units ?? 0, countedEvents: charge?.events ?? 0, charges: charge?.charges ?? 0,
+        recent: recent.filter((t) => t.customer === p.customer && t.metric === m.metric).reduce((a, t) => a + t.value, 0),
+      });
+    }
+  }
+  return out;
+}
+
+/** Without figures from the inputs: what the recent syncs counted as not billed, summed. */
+function syncExclusions(syncs: SyncSummary[] | undefined): { exclusions?: Exclusions } {
+  const withFigures = (syncs ?? []).filter((s) => s.exclusions);
+  if (!withFigures.length) return {};
+  const since = withFigures[0]!.startedAt.slice(0, 10);
+  const total = emptyExclusions(`${withFigures.length} sync${withFigures.length === 1 ? "" : "s"} to this destination since ${since} (whole inputs, not only this window)`);
+  for (const s of withFigures) mergeExclusions(total, s.exclusions!);
+  return { exclusions: total };
 }
 
 export async function runReconcile(o: RunReconcileOptions): Promise<Report> {
@@ -75,6 +116,7 @@ export async function runReconcile(o: RunReconcileOptions): Promise<Report> {
   }
   const pendingMinutes = o.pendingMinutes ?? DEFAULT_PENDING_MINUTES[o.destination];
   const recent = o.recent ?? (customers.length && o.ledger.recentTotals && pendingMinutes > 0 ? await o.ledger.recentTotals(o.destination, pendingMinutes) : []);
+  const periodUsage = await periodUsageOf(o, periods, [...known.values()], unbillable, recent);
   const letters = await o.ledger.deadLetters(o.destination, 100_000);
   const inWindow = letters.filter((l) => {
     const t = Date.parse(l.event.timestamp);
@@ -96,6 +138,8 @@ export async function runReconcile(o: RunReconcileOptions): Promise<Report> {
     pendingMinutes,
     lateSent,
     periods: periods.map((p) => ({ customer: p.customer, from: p.from })),
+    ...(periodUsage.length ? { periodUsage } : {}),
+    ...(o.exclusions ? { exclusions: o.exclusions } : syncExclusions(o.syncs)),
   });
 }
 

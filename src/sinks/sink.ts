@@ -103,6 +103,12 @@ export interface BillingSink {
    * current_usage. Customers without one are left out. Throws on failure, free of secrets.
    */
   openPeriods?(customers: string[]): Promise<OpenPeriod[]>;
+  /**
+   * Which of `events` the destination holds, by id (Lago: transaction_id; OpenMeter: event id and
+   * our source): per-event checks behind a reconciliation row that differs. Throws on failure,
+   * free of secrets.
+   */
+  heldIds?(events: BillableEvent[]): Promise<Set<string>>;
 }
 
 /** The current (open) billing period of a customer's subscription, as the biller reports it. */
@@ -112,6 +118,11 @@ export interface OpenPeriod {
   /** ISO-8601: usage before this instant is not billed in the open period (it is late). */
   from: string;
   to: string;
+  /**
+   * What the biller counts in this period so far, per metric code (Lago current_usage
+   * charges_usage; a metric charged twice appears once, with `charges` > 1).
+   */
+  usage?: { code: string; units: number; events: number; charges: number }[];
 }
 
 /** Builds a HealthReport from its issues, in order. */

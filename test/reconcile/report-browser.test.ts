@@ -44,6 +44,24 @@ function sampleReport(): Report {
       syncId: "0123456789abcdef", startedAt: "2026-11-26T23:00:00.000Z", events: 80, delivered: 77, already: 0, dead: 3, skipped: 0, quarantined: 2, parked: 1,
       inputs: [{ input: "exports/langsmith.jsonl", records: 82, events: 80, quarantined: 2, notes: ["2 runs without usage"] }],
     }],
+    exclusions: {
+      basis: "the 1 input given, usage within the window", records: 120, billed: 80,
+      customers: [
+        { customer: "acme", promptCacheReadTokens: 52_000, cacheHits: 3, cacheHitTokens: 9_000, failed: 2, failedTokens: 1_500 },
+        { customer: "globex", promptCacheReadTokens: 0, cacheHits: 1, cacheHitTokens: 400, failed: 0, failedTokens: 0 },
+        { customer: EVIL_IMG, promptCacheReadTokens: 10, cacheHits: 0, cacheHitTokens: 0, failed: 1, failedTokens: 0 },
+      ],
+      failedReasons: [{ reason: "RateLimitError: 429", calls: 2 }, { reason: EVIL_SCRIPT, calls: 1 }],
+      unattributed: { calls: 4, tokens: 580, samples: ["run-a", "run-b"] },
+      quarantined: { count: 2, byReason: { "invalid JSON": 2 }, samples: [{ input: "exports/langsmith.jsonl", position: "line 21", reason: "invalid JSON" }, { input: "exports/langsmith.jsonl", position: "line 40", reason: "invalid JSON" }] },
+      skipped: {},
+    },
+    periodUsage: [
+      { customer: "acme", metric: "llm_tokens", from: "2026-11-01T00:00:00.000Z", to: "2026-11-30T23:59:59.000Z", ledgerDays: { from: "2026-11-01T00:00:00.000Z", to: "2026-12-01T00:00:00.000Z" }, sent: 1_550_000, sentEvents: 52, counted: 1_500_000, countedEvents: 50, charges: 1, recent: 0 },
+      { customer: "initech", metric: "llm_tokens", from: "2026-11-01T00:00:00.000Z", to: "2026-11-30T23:59:59.000Z", ledgerDays: { from: "2026-11-01T00:00:00.000Z", to: "2026-12-01T00:00:00.000Z" }, sent: 90_000, sentEvents: 5, counted: 90_000, countedEvents: 5, charges: 1, recent: 0 },
+    ],
+    eventChecks: [{ customer: "acme", metric: "llm_tokens", model: "gpt-4o", status: "missing", events: 40, held: 38, absent: ["ev-1", "ev-2"], absentCount: 2, sample: ["ev-1"] }],
+    allocation: { model: "activity", config: "attribution@1", unattributed: [{ metric: "llm_tokens", total: 580, allocated: 580, unallocated: 0 }], rows: [{ tenant: "acme", metric: "llm_tokens", direct: 1000, allocated: 1365, difference: 365, share: 0.629 }] },
   });
 }
 
@@ -131,6 +149,30 @@ describe("report.html in a real browser", () => {
     // Dead letters and syncs sections.
     expect(await page.locator("#dead-letters tbody tr").count()).toBe(Object.keys(report.deadLetters.byReason).length);
     expect(await page.locator("#sync-inputs tbody tr td").allTextContents()).toEqual(["01234567", "exports/langsmith.jsonl", "82", "80", "2", "2 runs without usage"]);
+
+    // What was not billed: savings chart and tables carry the report's figures.
+    const x = report.exclusions!;
+    const cached = x.customers.filter((c) => c.promptCacheReadTokens || c.cacheHits);
+    const bars = page.locator("#savings-chart g.savings-group");
+    expect(await bars.count()).toBe(cached.length);
+    for (const [i, c] of cached.entries()) {
+      expect(await bars.nth(i).getAttribute("data-customer")).toBe(c.customer);
+      expect(await bars.nth(i).locator("text.bar-value").textContent()).toBe(fmt(c.promptCacheReadTokens + c.cacheHitTokens));
+    }
+    expect(await page.locator("#savings-chart").isVisible()).toBe(true);
+    expect(await page.locator("#savings-total").textContent()).toContain(`${fmt(61_410)} tokens not billed because of caching`);
+    expect(await page.locator("#cache-savings tbody tr").first().locator("td").allTextContents()).toEqual(["acme", "52,000", "3", "9,000", "61,000"]);
+    expect(await page.locator("#failed-total").textContent()).toContain("3 failed model calls were not billed (1,500 tokens reported)");
+    expect(await page.locator("#failed-reasons tbody tr").count()).toBe(2);
+    expect(await page.locator("#unattributed-total").textContent()).toContain("4 successful model calls named no customer (580 tokens)");
+    expect(await page.locator("#quarantined tbody tr").nth(1).locator("td").allTextContents()).toEqual(["exports/langsmith.jsonl", "line 40", "invalid JSON"]);
+    // The biller's own period count: the short one highlighted like a missing row.
+    expect(await page.locator("#period-usage tbody tr").count()).toBe(2);
+    expect(await page.locator("#period-usage tbody tr.row-missing td").nth(5).textContent()).toBe("-50,000");
+    expect(await bg("#period-usage tr.row-missing td")).toBe("rgb(253, 232, 231)");
+    expect(verdict).toContain("open billing period differs for 1 customer × metric");
+    expect(await page.locator("#event-checks tbody tr td code").allTextContents()).toEqual(["ev-1", "ev-2"]);
+    expect(await page.locator("#allocation tbody tr td").allTextContents()).toEqual(["acme", "llm_tokens", "1,000", "1,365", "+365", "62.9%"]);
 
     // Hostile customer ids stayed text: no script ran, no element was created, nothing was fetched.
     expect(await page.locator("script, img").count()).toBe(0);

@@ -1,12 +1,16 @@
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
+import { backtest, loadAttributionConfig } from "../../attribution/index.js";
 import type { Ledger } from "../../ledger/ledger.js";
 import { loadMappingSet, metricsOf, type MappingSet } from "../../mapping/index.js";
-import { UserError, type BillableEvent, type Destination, type UsageTotal } from "../../model/index.js";
+import { emptyExclusions, UserError, type BillableEvent, type Destination, type Exclusions, type UsageTotal } from "../../model/index.js";
+import { ExclusionCounter } from "../../pipeline/exclusions.js";
 import { mapInputs } from "../../pipeline/map-inputs.js";
-import type { Report } from "../../reconcile/reconcile.js";
+import type { AllocationSummary, EventCheck, Report } from "../../reconcile/reconcile.js";
 import { runReconcile, writeReport } from "../../reconcile/run.js";
 import type { BillingSink } from "../../sinks/sink.js";
 import { baseContext, connectRedis, ledgerFor, parseDestination, recentSyncs, sinkFor } from "../context.js";
+import { defaultAttributionPath } from "./attribution.js";
 
 export interface ReconcileOptions {
   destination: string;
@@ -86,6 +90,66 @@ export async function repairMissing(o: { report: Report; inputs: string[]; mappi
   return result;
 }
 
+/** Ids listed per differing row; the count covers the rest. */
+const MAX_IDS = 100;
+/** Events looked up by id per row at most (Lago answers one id per request). */
+const MAX_CHECKED = 2_000;
+
+/**
+ * One pass over the exports for the report's window: what was not billed and why (exact, unlike
+ * the sync-level figures), and the events of each differing row looked up at the destination by
+ * id, so every such line names the events behind it.
+ */
+export async function checkInputs(o: { report: Report; inputs: string[]; mappings: MappingSet; sink: BillingSink }): Promise<{ exclusions: Exclusions; eventChecks: EventCheck[] }> {
+  const from = Date.parse(o.report.window.from);
+  const to = Date.parse(o.report.window.to);
+  const exclusions = emptyExclusions(`the ${o.inputs.length} input${o.inputs.length === 1 ? "" : "s"} given, usage within the window`);
+  const counter = new ExclusionCounter(exclusions, o.mappings, { from, to });
+  const differing = new Map(o.report.rows.filter((r) => r.status !== "matched").map((r) => [rowKey(r.customer, r.metric, r.model), r]));
+  const perRow = new Map<string, { events: BillableEvent[]; count: number }>();
+  const seen = new Set<string>();
+  for await (const item of mapInputs(o.inputs, o.mappings)) {
+    counter.push(item);
+    if (item.kind !== "event") continue;
+    const e = item.event;
+    const t = Date.parse(e.timestamp);
+    const key = rowKey(e.customer, e.metric, modelOf(e));
+    if (!(t >= from && t < to) || !differing.has(key) || seen.has(e.id)) continue;
+    seen.add(e.id);
+    const row = perRow.get(key) ?? { events: [], count: 0 };
+    row.count++;
+    if (row.events.length < MAX_CHECKED) row.events.push(e);
+    perRow.set(key, row);
+  }
+  counter.flush();
+  const eventChecks: EventCheck[] = [];
+  for (const [key, r] of differing) {
+    const found = perRow.get(key) ?? { events: [], count: 0 };
+    const held = o.sink.heldIds && found.events.length ? await o.sink.heldIds(found.events) : new Set<string>();
+    const absent = found.events.filter((e) => !held.has(e.id)).map((e) => e.id);
+    eventChecks.push({
+      customer: r.customer, metric: r.metric, model: r.model, status: r.status,
+      events: found.count, held: held.size, absent: absent.slice(0, MAX_IDS), absentCount: absent.length + (found.count - found.events.length),
+      sample: found.events.slice(0, 5).map((e) => e.id),
+    });
+  }
+  return { exclusions, eventChecks };
+}
+
+/** The attribution back-test over the report's window, when an attribution config sits beside the mappings. */
+export async function allocationOf(o: { report: Report; inputs: string[]; mappings: MappingSet; mappingPath: string }): Promise<AllocationSummary | undefined> {
+  const path = await defaultAttributionPath(o.mappingPath);
+  if (!(await stat(path).then((st) => st.isFile(), () => false))) return undefined;
+  const config = await loadAttributionConfig(path);
+  const model = config.model === "direct" ? "activity" : config.model;
+  const bt = await backtest(mapInputs(o.inputs, o.mappings), o.mappings, config, { from: o.report.window.from, to: o.report.window.to, model });
+  return {
+    model: bt.model, config: `${bt.config.name}@${bt.config.version}`,
+    unattributed: bt.unattributed.map((u) => ({ metric: u.metric, total: u.total, allocated: u.allocated, unallocated: u.unallocated })),
+    rows: bt.rows.map((r) => ({ tenant: r.tenant, metric: r.metric, direct: r.direct, allocated: r.allocated, difference: r.difference, share: r.share })),
+  };
+}
+
 export function parseInstant(name: string, v: string): Date {
   const d = new Date(v);
   if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(d.getTime())) throw new UserError(`${name} must be an ISO-8601 date or time (got "${v}")`);
@@ -116,6 +180,11 @@ export async function reconcileCommand(opts: ReconcileOptions): Promise<number> 
       for (const f of r.failed.slice(0, 20)) console.log(`  ${f.id}: ${f.status}: ${f.reason}`);
       // What was just sent may not be readable yet: a shortfall up to it is reported pending.
       report = await runReconcile({ ...base, recent: r.sentNow });
+    }
+    if (opts.inputs?.length) {
+      const checked = await checkInputs({ report, inputs: opts.inputs, mappings, sink });
+      const allocation = await allocationOf({ report, inputs: opts.inputs, mappings, mappingPath: opts.mapping ?? config.mappingsDir });
+      report = { ...report, ...checked, ...(allocation ? { allocation } : {}) };
     }
     const dir = opts.out ?? join(config.reportsDir, `${destination}-${report.generatedAt.replace(/[:.]/g, "-")}`);
     const paths = await writeReport(report, dir);

@@ -282,6 +282,21 @@ export function createLagoSink(config: LagoSinkConfig): BillingSink {
     return [...rows.values()];
   }
 
+  async function heldIds(events: BillableEvent[]): Promise<Set<string>> {
+    const held = new Set<string>();
+    await mapLimit(events, LOOKUP_CONCURRENCY, async (e) => {
+      try {
+        const res = await client.events.findEvent(encodeURIComponent(e.id), params());
+        if (res.data?.event?.transaction_id === e.id) held.add(e.id);
+      } catch (thrown) {
+        if ((thrown as { status?: unknown } | null)?.status === 404) return;
+        // eslint-disable-next-line preserve-caught-error
+        throw new Error(`looking up Lago event "${e.id}" failed: ${describeLagoFailure(thrown, secrets)}`);
+      }
+    });
+    return held;
+  }
+
   async function openPeriods(customers: string[]): Promise<OpenPeriod[]> {
     const out: OpenPeriod[] = [];
     for (const customer of customers) {
@@ -291,10 +306,20 @@ export function createLagoSink(config: LagoSinkConfig): BillingSink {
         client.customers.findCustomerCurrentUsage(encodeURIComponent(customer), { external_subscription_id: r.subscription }, params()),
       );
       const u = res.data?.customer_usage;
-      if (u?.from_datetime && u.to_datetime) out.push({ customer, subscription: r.subscription, from: new Date(u.from_datetime).toISOString(), to: new Date(u.to_datetime).toISOString() });
+      if (!u?.from_datetime || !u.to_datetime) continue;
+      const usage = new Map<string, { code: string; units: number; events: number; charges: number }>();
+      for (const c of u.charges_usage ?? []) {
+        const code = c.billable_metric?.code;
+        if (!code) continue;
+        const known = usage.get(code);
+        // Two charges on one metric both count the same events: keep the first, say there are more.
+        if (known) known.charges++;
+        else usage.set(code, { code, units: numeric(c.units) ?? 0, events: typeof c.events_count === "number" ? c.events_count : 0, charges: 1 });
+      }
+      out.push({ customer, subscription: r.subscription, from: new Date(u.from_datetime).toISOString(), to: new Date(u.to_datetime).toISOString(), usage: [...usage.values()] });
     }
     return out;
   }
 
-  return { kind: "lago", limits: { maxBatchSize }, healthcheck, send, probe, readTotals, openPeriods };
+  return { kind: "lago", limits: { maxBatchSize }, healthcheck, send, probe, readTotals, openPeriods, heldIds };
 }

@@ -397,6 +397,12 @@ export function createOpenMeterSink(config: OpenMeterSinkConfig): BillingSink {
     }
   }
 
+  async function heldIds(events: BillableEvent[]): Promise<Set<string>> {
+    const r = await lookupStored(events.map((e, index) => ({ index, ce: toCloudEvent(e, source) })));
+    if (!r.ok) throw new Error(`looking OpenMeter events up by id failed: ${r.reason}`);
+    return r.stored;
+  }
+
   async function readTotals(q: ReadTotalsQuery): Promise<UsageTotal[]> {
     const rows = new Map<string, UsageTotal>();
     const from = floorSecond(q.from);
@@ -440,5 +446,5 @@ export function createOpenMeterSink(config: OpenMeterSinkConfig): BillingSink {
     return [...rows.values()];
   }
 
-  return { kind: "openmeter", limits: { maxBatchSize: OPENMETER_BATCH }, healthcheck, send, probe, readTotals };
+  return { kind: "openmeter", limits: { maxBatchSize: OPENMETER_BATCH }, healthcheck, send, probe, readTotals, heldIds };
 }
