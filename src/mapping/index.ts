@@ -1,5 +1,5 @@
 /** @module Mapping files: load and validate them, then turn TraceRecords into billable events. */
-export { loadMappingSet, validateMappingPath, checkMappingPath, compileMappingTexts, isMappingFileName } from "./load.js";
+export { loadMappingSet, loadMappingSetWithWarnings, validateMappingPath, checkMappingPath, compileMappingTexts, isMappingFileName } from "./load.js";
 export type { MappingText, CompileResult } from "./load.js";
 export { formatProblem, MappingLoadError, PROBLEM_KINDS, isError } from "./problems.js";
 export type { MappingProblem, ProblemKind, Severity } from "./problems.js";

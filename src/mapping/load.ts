@@ -34,6 +34,13 @@ export async function loadMappingSet(path: string): Promise<MappingSet> {
   return set;
 }
 
+/** Like loadMappingSet, with the warnings of a set that loads (for commands to show before they run). */
+export async function loadMappingSetWithWarnings(path: string): Promise<{ set: MappingSet; warnings: MappingProblem[] }> {
+  const { set, problems } = await loadPath(path);
+  if (!set) throw new MappingLoadError(problems);
+  return { set, warnings: problems.filter((p) => !isError(p)) };
+}
+
 /** Every problem in every mapping file at `path`: errors (the set does not load) and warnings. */
 export async function validateMappingPath(path: string): Promise<MappingProblem[]> {
   return (await loadPath(path)).problems;

@@ -211,3 +211,26 @@ describe("tracebill preview --against: what a mapping edit changes in the bill",
     expect(csv).toContain('skipped,,,"llm-tokens/reported-usage-only: Token counts were estimated, not reported by the model provider; we only bill reported counts.",1,0,-1,-100');
   });
 });
+
+describe("preview shows the mapping's warnings before the totals", () => {
+  it("prints each warning with file:line:col on stderr, and still previews", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "tb-warn-"));
+    try {
+      const text = (await readFile(LLM_TOKENS, "utf8")).replace(/^rules:\n/m, "rules:\n  - name: never\n    description: A rule that can never fire.\n    skip_when: 1 > 2\n");
+      const file = join(dir, "llm-tokens.yaml");
+      await writeFile(file, text);
+      const line = text.split("\n").findIndex((l) => l.includes("skip_when: 1 > 2")) + 1;
+      expect(line).toBeGreaterThan(1);
+      const { runCli } = await import("../support/cli.js");
+      const r = await runCli(["preview", ...inputs, "--mapping", file, "--format", "csv"], {});
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`warning: ${file}:${line}:`);
+      expect(r.stderr).toContain("TB-MAP-102");
+      // stdout stays clean CSV.
+      expect(r.stdout).not.toContain("warning");
+      expect(r.stdout.split("\n")[0]).toMatch(/^kind,customer,metric,/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,4 +1,4 @@
-import { evaluateRecord, loadMappingSet, type MappingSet } from "../../mapping/index.js";
+import { evaluateRecord, formatCompact, loadMappingSet, loadMappingSetWithWarnings, type MappingSet } from "../../mapping/index.js";
 import type { BillableEvent, Quarantined, Skip, TraceRecord } from "../../model/index.js";
 import { UserError } from "../../model/index.js";
 import { table } from "../table.js";
@@ -40,7 +40,9 @@ export async function previewCommand(inputs: string[], opts: PreviewOptions, out
   if (by.length && format === "json" && opts.against === undefined) {
     throw new UserError("--by groups totals: use it with --format table, csv or totals-json (json lists every event)");
   }
-  const mappings = await loadMappingSet(opts.mapping);
+  const { set: mappings, warnings } = await loadMappingSetWithWarnings(opts.mapping);
+  // On stderr: the output may be piped as CSV/JSON; a warning still must not go unseen.
+  for (const w of warnings) process.stderr.write(`warning: ${formatCompact(w)}\n`);
   const baseline = opts.against === undefined ? undefined : await loadMappingSet(opts.against);
   const files = await resolveInputs(inputs);
   const override = overrideOf(opts);
