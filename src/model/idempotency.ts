@@ -18,10 +18,9 @@ export interface KeyParts {
  * (the Lago client does not encode path parameters).
  */
 export function idempotencyKey(p: KeyParts): string {
-  const h = createHash("sha256");
-  // Length-prefix every part so ("ab","c") and ("a","bc") never collide.
-  for (const part of [p.platform, p.recordId, p.mapping, p.metric, p.discriminator, String(p.split)]) {
-    h.update(`${part.length}:${part}|`);
-  }
-  return "tb_" + h.digest("base64url").slice(0, 32);
+  // Length-prefix every part so ("ab","c") and ("a","bc") never collide. One update() of the
+  // joined text hashes the same bytes as one per part (keys unchanged) at a fraction of the cost.
+  let text = "";
+  for (const part of [p.platform, p.recordId, p.mapping, p.metric, p.discriminator, String(p.split)]) text += `${part.length}:${part}|`;
+  return "tb_" + createHash("sha256").update(text).digest("base64url").slice(0, 32);
 }

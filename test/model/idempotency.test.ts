@@ -25,4 +25,10 @@ describe("idempotencyKey", () => {
   it("does not collide when a boundary between parts moves", () => {
     expect(idempotencyKey({ ...base, recordId: "ab", mapping: "c" })).not.toBe(idempotencyKey({ ...base, recordId: "a", mapping: "bc" }));
   });
+
+  it("never changes a key across versions: the ledger and the billers dedupe on it", () => {
+    // Values computed by the first implementation (one hash update per part); a change here would bill replays twice.
+    expect(idempotencyKey({ platform: "langsmith", recordId: "run-42", mapping: "llm-tokens", metric: "llm_tokens", discriminator: "input", split: 0 })).toBe("tb_936W6JriIyFdQXELt5tifJxIxtPoYUum");
+    expect(idempotencyKey({ platform: "langfuse", recordId: "obs-é-1", mapping: "llm-tokens", metric: "llm_tokens", discriminator: "output", split: 2 })).toBe("tb_a41K9V14H20n1_fjmRulhy5cyxts1q_b");
+  });
 });
