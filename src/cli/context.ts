@@ -1,8 +1,9 @@
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { destinationSettings, loadConfig, type Config } from "../config/env.js";
 import { RedisLedger } from "../ledger/redis-ledger.js";
 import { DESTINATIONS, UserError, type Destination } from "../model/index.js";
 import { createLogger, type Logger } from "../runtime/logger.js";
+import { createRedisClient, describeRedisTarget } from "../runtime/redis-client.js";
 import { SyncProgress } from "../queue/progress.js";
 import type { SyncSummary } from "../reconcile/reconcile.js";
 import { createSink } from "../sinks/registry.js";
@@ -28,38 +29,37 @@ export function configuredSinks(config: Config): Partial<Record<Destination, Bil
 
 /** The last week's syncs to a destination, as the report shows them. */
 export async function recentSyncs(redis: Redis, config: Config, destination: Destination): Promise<SyncSummary[]> {
-  const snaps = await new SyncProgress(redis, config.queuePrefix).recent(destination, new Date(Date.now() - 7 * 86_400_000));
-  return snaps.map((s) => ({
-    syncId: s.syncId, startedAt: s.startedAt, events: s.events, delivered: s.delivered, already: s.already,
-    dead: s.dead, skipped: s.skipped, quarantined: s.quarantined, parked: s.parked,
-    inputs: Object.entries(s.perInput).map(([input, i]) => ({ input, records: i.records, events: i.events, quarantined: i.quarantined, notes: i.notes ?? [] })),
-  }));
+  return new SyncProgress(redis, config.queuePrefix).summaries(destination, new Date(Date.now() - 7 * 86_400_000));
 }
 
 export function ledgerFor(redis: Redis, config: Config): RedisLedger {
   return new RedisLedger(redis, { prefix: config.queuePrefix, ttlSeconds: config.ledgerTtlSeconds });
 }
 
+/**
+ * A command's Redis connection (single server or Cluster, TLS and auth as configured), connected:
+ * a UserError (exit 2) naming REDIS_URL when Redis cannot be reached or refuses the credentials.
+ */
 export async function connectRedis(config: Config): Promise<Redis> {
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: true });
+  const redis = createRedisClient(config.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: true });
+  // Connection errors surface through connect() below; the last one says why (TLS, auth).
+  let last: Error | undefined;
+  redis.on("error", (e: Error) => (last = e));
   try {
     await redis.connect();
-  } catch {
+    await redis.ping();
+  } catch (e) {
     redis.disconnect();
-    throw new UserError(`Cannot reach Redis at REDIS_URL (${redactUrl(config.redisUrl)}). Start one (redis-server) or set REDIS_URL.`);
+    const why = [e, last].map((x) => (x instanceof Error ? x.message : "")).find((m) => /NOAUTH|WRONGPASS|AUTH|certificate|self.signed|SSL|TLS|EPROTO/i.test(m));
+    const because = why ? ` (${why.split("\n")[0]})` : "";
+    throw new UserError(`Cannot reach Redis at REDIS_URL (${redactUrl(config.redisUrl)})${because}. Start one (redis-server) or set REDIS_URL.`);
   }
   return redis;
 }
 
-/** Drops the password from a redis:// URL before it is printed. */
+/** The connection string for logs and messages: no password, TLS / cluster settings spelled out. */
 export function redactUrl(u: string): string {
-  try {
-    const url = new URL(u);
-    if (url.password) url.password = "***";
-    return url.toString();
-  } catch {
-    return "(unparseable URL)";
-  }
+  return describeRedisTarget(u);
 }
 
 export function baseContext(): { config: Config; logger: Logger } {

@@ -123,7 +123,7 @@ export function buildProgram(): Command {
     .option("--mapping <path>", "mapping file or directory (default: MAPPINGS_DIR)")
     .option("--pending-minutes <n>", "destination ingestion lag: a shortfall within what was delivered this recently is 'pending' (default 15 openmeter, 1 lago)")
     .option("--repair", "re-send the events of 'missing' rows (re-mapped from --inputs) without creating duplicates, then reconcile again")
-    .option("--inputs <files...>", "the exports to re-send from (with --repair)")
+    .option("--inputs <files...>", "the exports of the window: exact not-billed figures, per-event checks of differing rows, allocation back-test; what --repair re-sends from")
     .action(async (o: { destination: string; from: string; to: string; out?: string; mapping?: string; pendingMinutes?: string; repair?: boolean; inputs?: string[] }) => {
       const { reconcileCommand } = await import("./commands/reconcile.js");
       await run(() => reconcileCommand(o))();
@@ -203,6 +203,25 @@ export function buildProgram(): Command {
   dlqFlags(dlq.command("purge").description("delete dead letters for good; prints how many").argument("[event-ids...]"))
     .option("--all", "every dead letter of the destination")
     .action(async (ids: string[], o: DlqOptions) => runDlq("purge", ids, o));
+
+  program
+    .command("status")
+    .description("queue depths, throughput, dead letters, last pull / sync / scheduled reconcile per destination (exit 2 when Redis is unreachable)")
+    .option("--json", "print JSON")
+    .action(async (o: { json?: boolean }) => {
+      const { statusCommand } = await import("./commands/status.js");
+      await run(() => statusCommand(o))();
+    });
+
+  const configCmd = program.command("config").description("the configuration tracebill reads from the environment");
+  configCmd
+    .command("check")
+    .description("every problem at once (environment and MAPPINGS_DIR) and the effective config, secrets masked, with where each value came from; exit 0 valid, 2 invalid")
+    .option("--json", "print JSON")
+    .action(async (o: { json?: boolean }) => {
+      const { configCheckCommand } = await import("./commands/config.js");
+      await run(() => configCheckCommand(o))();
+    });
 
   program
     .command("sandbox")

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { BillableEvent, Destination, UsageTotal } from "../model/index.js";
+import { isCluster } from "../runtime/redis-client.js";
 import { fingerprint } from "./fingerprint.js";
 import {
   dayOf,
@@ -403,12 +404,16 @@ export class RedisLedger implements Ledger, DeadLetterAdmin {
     const marker = `${this.base(d)}:f:nolegacy`;
     if (await this.redis.exists(marker)) return true;
     const pattern = `${this.base(d).replace(/[*?[\]\\]/g, "\\$&")}:k:*`;
-    let cursor = "0";
-    do {
-      const [next, found] = await this.redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-      if (found.length) return false;
-      cursor = next;
-    } while (cursor !== "0");
+    // SCAN walks one server: on a Redis Cluster, walk every master.
+    const servers = isCluster(this.redis) ? (this.redis as unknown as { nodes(role: "master"): Redis[] }).nodes("master") : [this.redis];
+    for (const server of servers) {
+      let cursor = "0";
+      do {
+        const [next, found] = await server.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+        if (found.length) return false;
+        cursor = next;
+      } while (cursor !== "0");
+    }
     await this.redis.set(marker, "1");
     return true;
   }
@@ -484,6 +489,11 @@ export class RedisLedger implements Ledger, DeadLetterAdmin {
     });
     all.sort(oldestFirst);
     return { total: all.length, byReason, letters: all.slice(0, filter.limit ?? all.length) };
+  }
+
+  /** How many letters the destination's dead-letter queue holds (one HLEN). */
+  async deadLetterCount(d: Destination): Promise<number> {
+    return this.redis.hlen(this.dlqOf(d)[0]);
   }
 
   async deadLetterOf(d: Destination, id: string): Promise<StoredDeadLetter | null> {

@@ -52,6 +52,23 @@ export class WatermarkStore {
     return { lock: `${this.prefix}:${tag}:lock`, watermark: `${this.prefix}:${tag}:watermark` };
   }
 
+  /** Every stream whose watermark ever moved (platform␟project), for `tracebill status`. */
+  private get index(): string {
+    return `${this.prefix}:pull:streams`;
+  }
+
+  /** The streams pulled so far, each with its watermark and when it last moved. */
+  async streams(): Promise<{ platform: string; project: string; watermark: number | null; updatedAt: string | null }[]> {
+    const members = (await this.redis.smembers(this.index)).sort();
+    const out = [];
+    for (const m of members) {
+      const [platform = "", project = ""] = m.split("\u001f");
+      const h = await this.redis.hmget(this.keys({ platform: platform as StreamKey["platform"], project }).watermark, "at", "updatedAt");
+      out.push({ platform, project, watermark: h[0] === null || h[0] === undefined ? null : Number(h[0]), updatedAt: h[1] ?? null });
+    }
+    return out;
+  }
+
   /** Epoch ms, or null when the stream was never pulled. */
   async get(stream: StreamKey): Promise<number | null> {
     const at = await this.redis.hget(this.keys(stream).watermark, "at");
@@ -63,7 +80,7 @@ export class WatermarkStore {
     const token = randomUUID();
     const keys = this.keys(stream);
     const ok = await this.redis.set(keys.lock, token, "PX", ttlMs, "NX");
-    return ok === "OK" ? new StreamLease(this.redis, keys, token, ttlMs) : null;
+    return ok === "OK" ? new StreamLease(this.redis, keys, token, ttlMs, { key: this.index, member: `${stream.platform}\u001f${stream.project}` }) : null;
   }
 }
 
@@ -73,6 +90,8 @@ export class StreamLease {
     private readonly keys: { lock: string; watermark: string },
     readonly token: string,
     private readonly ttlMs: number,
+    /** Where the stream is listed once its watermark moved (another hash slot: a separate command). */
+    private readonly index?: { key: string; member: string },
   ) {}
 
   /** Extends the lease; false when it is no longer ours. */
@@ -93,6 +112,7 @@ export class StreamLease {
     );
     if (r === -1) throw new LeaseLostError("the pull lease expired or was taken over; the watermark was not moved");
     if (r === -2) throw new WatermarkConflictError("the watermark moved under this puller; not overwriting it");
+    if (this.index) await this.redis.sadd(this.index.key, this.index.member);
   }
 
   async release(): Promise<void> {

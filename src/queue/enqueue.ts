@@ -34,21 +34,55 @@ export async function enqueueSync(
   return syncId;
 }
 
-/** Polls until every event of the sync is delivered or dead-lettered (or ingest failed). */
+/** What an unfinished sync has done so far, beyond its counters (for progress bars). */
+export interface SyncLiveProgress {
+  /** Records read from the inputs: from the ingest job's last checkpoint until ingest is done, exact after. */
+  recordsRead: number;
+  quarantined: number;
+  /** Events mapped so far (the final count once ingest is done). */
+  eventsMapped: number;
+}
+
+/** Records read so far: the snapshot's per-input summary once ingest is done, else the ingest job's last checkpoint. */
+export async function liveProgress(queue: Queue<IngestJobData> | undefined, s: SyncSnapshot): Promise<SyncLiveProgress> {
+  const sum = (per: Record<string, { records: number; quarantined: number }>) =>
+    Object.values(per).reduce((a, i) => ({ records: a.records + i.records, quarantined: a.quarantined + i.quarantined }), { records: 0, quarantined: 0 });
+  if (s.ingestDone || !queue) {
+    const t = sum(s.perInput);
+    return { recordsRead: t.records, quarantined: t.quarantined, eventsMapped: s.events };
+  }
+  const job = await queue.getJob(`ingest-${s.syncId}`);
+  const cp = job?.data.checkpoint;
+  if (!cp) return { recordsRead: 0, quarantined: 0, eventsMapped: 0 };
+  const t = sum(cp.perInput);
+  return { recordsRead: t.records, quarantined: t.quarantined, eventsMapped: cp.events };
+}
+
+/**
+ * Polls until every event of the sync is delivered or dead-lettered (or ingest failed). `onTick`
+ * sees each snapshot; with `opts.live` also the records read so far while ingest runs (read from
+ * the ingest job's checkpoint: one more Redis read per poll).
+ */
 export async function waitForSync(
   conn: Redis,
   config: Config,
   syncId: string,
-  onTick?: (s: SyncSnapshot) => void,
+  onTick?: (s: SyncSnapshot, live: SyncLiveProgress) => void,
   pollMs = 200,
+  opts: { live?: boolean } = {},
 ): Promise<SyncSnapshot> {
   const progress = new SyncProgress(conn, config.queuePrefix);
-  for (;;) {
-    const s = await progress.snapshot(syncId);
-    if (!s) throw new Error(`sync ${syncId} not found in Redis`);
-    onTick?.(s);
-    if (SyncProgress.isFinished(s)) return s;
-    await new Promise((r) => setTimeout(r, pollMs));
+  const queue = onTick && opts.live ? new Queue<IngestJobData>(INGEST_QUEUE, { connection: conn, prefix: bullPrefix(config.queuePrefix) }) : undefined;
+  try {
+    for (;;) {
+      const s = await progress.snapshot(syncId);
+      if (!s) throw new Error(`sync ${syncId} not found in Redis`);
+      if (onTick) onTick(s, await liveProgress(queue, s));
+      if (SyncProgress.isFinished(s)) return s;
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  } finally {
+    await queue?.close();
   }
 }
 

@@ -1,5 +1,7 @@
 import type { Redis } from "ioredis";
-import type { Quarantined } from "../model/index.js";
+import type { Exclusions, Quarantined } from "../model/index.js";
+import { recordSettled } from "./activity.js";
+import type { SyncSummary } from "../reconcile/reconcile.js";
 import type { InputSummary } from "./jobs.js";
 
 export type SettleStatus = "delivered" | "already" | "dead";
@@ -21,6 +23,8 @@ export interface SyncSnapshot {
   /** Records held back until their trace context arrives (not billed to a guess). */
   parked: number;
   perInput: Record<string, InputSummary>;
+  /** What the inputs held that was not billed, and why (absent until ingest is done). */
+  exclusions?: Exclusions;
   settled: number;
 }
 
@@ -76,16 +80,49 @@ export class SyncProgress {
     return out;
   }
 
+  /** The syncs to `destination` started since `since`, as the reconciliation report lists them. */
+  async summaries(destination: string, since: Date): Promise<SyncSummary[]> {
+    return (await this.recent(destination, since)).map((s) => ({
+      syncId: s.syncId, startedAt: s.startedAt, events: s.events, delivered: s.delivered, already: s.already,
+      dead: s.dead, skipped: s.skipped, quarantined: s.quarantined, parked: s.parked,
+      inputs: Object.entries(s.perInput).map(([input, i]) => ({ input, records: i.records, events: i.events, quarantined: i.quarantined, notes: i.notes ?? [] })),
+      ...(s.exclusions ? { exclusions: s.exclusions } : {}),
+    }));
+  }
+
   async settle(syncId: string, eventIds: string[], status: SettleStatus): Promise<number> {
     if (eventIds.length === 0) return 0;
     const cmd = (this.redis as unknown as { tbSettle(...a: string[]): Promise<number> }).tbSettle;
-    return cmd.call(this.redis, this.key(syncId), `${this.key(syncId)}:settled`, ...eventIds, status);
+    const n = await cmd.call(this.redis, this.key(syncId), `${this.key(syncId)}:settled`, ...eventIds, status);
+    // Throughput for `tracebill status`: another hash slot, so outside the script; never fails a delivery.
+    if (n > 0) await recordSettled(this.redis, this.prefix, await this.destinationOf(syncId), status, n).catch(() => undefined);
+    return n;
+  }
+
+  private readonly destinations = new Map<string, string>();
+  private async destinationOf(syncId: string): Promise<string> {
+    let d = this.destinations.get(syncId);
+    if (d === undefined) {
+      d = (await this.redis.hget(this.key(syncId), "destination")) ?? "";
+      if (this.destinations.size >= 1000) this.destinations.clear();
+      this.destinations.set(syncId, d);
+    }
+    return d;
+  }
+
+  /** The newest sync to `destination` (with when it started), or null. */
+  async latest(destination: string): Promise<(SyncSnapshot & { startedAt: string }) | null> {
+    const [id] = await this.redis.zrange(this.index(destination), -1, -1);
+    if (!id) return null;
+    const s = await this.snapshot(id);
+    const startedAt = await this.redis.hget(this.key(id), "startedAt");
+    return s && startedAt ? { ...s, startedAt } : null;
   }
 
   /** Written once at the end of ingest (HSET is idempotent, so a retried ingest job can't inflate it). */
   async finishIngest(
     syncId: string,
-    summary: { events: number; skipReasons: Record<string, number>; quarantined: number; quarantine: Quarantined[]; parked: number; perInput: Record<string, InputSummary> },
+    summary: { events: number; skipReasons: Record<string, number>; quarantined: number; quarantine: Quarantined[]; parked: number; perInput: Record<string, InputSummary>; exclusions?: Exclusions },
   ): Promise<void> {
     const skipped = Object.values(summary.skipReasons).reduce((a, b) => a + b, 0);
     await this.redis.hset(this.key(syncId), {
@@ -96,6 +133,7 @@ export class SyncProgress {
       quarantine: JSON.stringify(summary.quarantine),
       parked: String(summary.parked),
       perInput: JSON.stringify(summary.perInput),
+      ...(summary.exclusions ? { exclusions: JSON.stringify(summary.exclusions) } : {}),
       ingestDone: "1",
     });
   }
@@ -129,6 +167,7 @@ export class SyncProgress {
       quarantine: h.quarantine ? (JSON.parse(h.quarantine) as Quarantined[]) : [],
       parked: n("parked"),
       perInput: h.perInput ? (JSON.parse(h.perInput) as Record<string, InputSummary>) : {},
+      ...(h.exclusions ? { exclusions: JSON.parse(h.exclusions) as Exclusions } : {}),
       settled: n("delivered") + n("already") + n("dead"),
     };
   }

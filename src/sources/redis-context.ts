@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { Platform, TraceRecord } from "../model/index.js";
+import { slotSafePipeline } from "../runtime/redis-client.js";
 import { FALLBACK_CHAIN_NAMES, attemptOf, join, type Attempt, type ContextStore, type Joined } from "./context.js";
 import type { ContextFacts, TraceContext } from "./source.js";
 
@@ -80,10 +81,13 @@ export class RedisContextStore implements ContextStore {
   async add(platform: Platform, facts: ContextFacts[]): Promise<void> {
     if (facts.length === 0) return;
     const ttl = this.opts.ttlSeconds;
-    const p = this.redis.pipeline() as unknown as ReturnType<Redis["pipeline"]> & Commands;
+    const p = slotSafePipeline(this.redis) as unknown as ReturnType<Redis["pipeline"]> & Commands;
     // Pipeline position of each trace merge: its answer says whether records wait for that trace.
     const merges: { at: number; trace: string }[] = [];
     let cmd = 0;
+    // First attempts are folded per parent here first (same rule as the script), so a parent
+    // with several model calls in the page costs one call, not one per child.
+    const attempts = new Map<string, Attempt>();
     for (const f of facts) {
       if (f.trace) {
         p.tbMergeContext(this.k("t", platform, f.trace.traceId), this.k("park", platform, f.trace.traceId), JSON.stringify(f.trace), ttl);
@@ -97,9 +101,14 @@ export class RedisContextStore implements ContextStore {
       }
       if (node.isModelCall && node.parentId !== null) {
         const a = attemptOf(node);
-        p.tbFirstAttempt(this.k("fa", platform, node.parentId), a.order ?? "", a.model ?? "", ttl);
-        cmd++;
+        const seen = attempts.get(node.parentId);
+        // The script's rule: the first one, then any with an order ('' = none) before the kept one's.
+        if (!seen || (a.order && (!seen.order || byteLess(a.order, seen.order)))) attempts.set(node.parentId, a);
       }
+    }
+    for (const [parentId, a] of attempts) {
+      p.tbFirstAttempt(this.k("fa", platform, parentId), a.order ?? "", a.model ?? "", ttl);
+      cmd++;
     }
     const results = (await p.exec()) ?? [];
     for (const [err] of results) if (err) throw err;
@@ -108,25 +117,45 @@ export class RedisContextStore implements ContextStore {
 
   async apply(records: TraceRecord[]): Promise<Joined[]> {
     if (records.length === 0) return [];
-    const p = this.redis.pipeline();
+    const p = slotSafePipeline(this.redis);
+    // One lookup per trace and per parent in the page: a trace's records share them.
+    const traceAt = new Map<string, number>();
+    const parentAt = new Map<string, number>();
+    const slots: [number, number | undefined][] = [];
+    let n = 0;
     for (const r of records) {
-      p.get(this.k("t", r.platform, r.traceId));
-      if (r.isModelCall && r.parentId !== null) {
-        p.exists(this.k("fb", r.platform, r.parentId));
-        p.hgetall(this.k("fa", r.platform, r.parentId));
+      const tk = this.k("t", r.platform, r.traceId);
+      let ti = traceAt.get(tk);
+      if (ti === undefined) {
+        traceAt.set(tk, (ti = n++));
+        p.get(tk);
       }
+      let pi: number | undefined;
+      if (r.isModelCall && r.parentId !== null) {
+        const fb = this.k("fb", r.platform, r.parentId);
+        pi = parentAt.get(fb);
+        if (pi === undefined) {
+          parentAt.set(fb, (pi = n));
+          n += 2;
+          p.exists(fb);
+          p.hgetall(this.k("fa", r.platform, r.parentId));
+        }
+      }
+      slots.push([ti, pi]);
     }
     const res = ((await p.exec()) ?? []).map(([err, v]) => {
       if (err) throw err;
       return v;
     });
-    let i = 0;
-    return records.map((r) => {
-      const trace = parseContext(res[i++] as string | null);
+    const contexts = new Map<number, TraceContext | undefined>();
+    return records.map((r, k) => {
+      const [ti, pi] = slots[k]!;
+      let trace = contexts.get(ti);
+      if (trace === undefined && !contexts.has(ti)) contexts.set(ti, (trace = parseContext(res[ti] as string | null)));
       let firstAttempt: Attempt | undefined;
-      if (r.isModelCall && r.parentId !== null) {
-        const isChain = res[i++] === 1;
-        const fa = res[i++] as Record<string, string>;
+      if (pi !== undefined) {
+        const isChain = res[pi] === 1;
+        const fa = res[pi + 1] as Record<string, string>;
         if (isChain && fa && fa.order !== undefined) firstAttempt = { order: fa.order || null, model: fa.model || null };
       }
       return join(r, { trace, firstAttempt });
@@ -136,7 +165,7 @@ export class RedisContextStore implements ContextStore {
   async park(records: TraceRecord[]): Promise<TraceRecord[]> {
     if (records.length === 0) return [];
     const now = Date.now();
-    const p = this.redis.pipeline();
+    const p = slotSafePipeline(this.redis);
     for (const r of records) {
       const park = this.k("park", r.platform, r.traceId);
       p.rpush(park, JSON.stringify(r));
@@ -147,7 +176,7 @@ export class RedisContextStore implements ContextStore {
     // The trace may have been added by another job between our join and the push above;
     // its merge saw no parked records then, so take those back here.
     const traces = [...new Set(records.map((r) => `${r.platform}\u0000${r.traceId}`))];
-    const check = this.redis.pipeline();
+    const check = slotSafePipeline(this.redis);
     for (const t of traces) {
       const [platform, id] = t.split("\u0000") as [Platform, string];
       check.exists(this.k("t", platform, id));
@@ -173,12 +202,12 @@ export class RedisContextStore implements ContextStore {
   /** Removes what take() handed out, item by item, so records parked meanwhile stay. */
   async commitReleased(): Promise<void> {
     if (!this.handedOut.length) return;
-    const p = this.redis.pipeline();
+    const p = slotSafePipeline(this.redis);
     for (const [list, json] of this.handedOut) p.lrem(list, 1, json);
     await p.exec();
     const traces = [...new Set(this.handedOut.map(([, , t]) => t))];
     this.handedOut = [];
-    const lens = this.redis.pipeline();
+    const lens = slotSafePipeline(this.redis);
     for (const t of traces) {
       const [platform, id] = t.split("\u0000") as [Platform, string];
       lens.llen(this.k("park", platform, id));
@@ -200,6 +229,12 @@ export class RedisContextStore implements ContextStore {
     }
     return out;
   }
+}
+
+/** Lua's string `<` (byte order). */
+function byteLess(a: string, b: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(a + b) ? a < b : Buffer.compare(Buffer.from(a), Buffer.from(b)) < 0;
 }
 
 function parseContext(json: string | null): TraceContext | undefined {
