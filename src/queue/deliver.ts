@@ -2,6 +2,7 @@ import { DelayedError, UnrecoverableError, Worker, type Job } from "bullmq";
 import type { Config } from "../config/env.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { BillableEvent, Destination } from "../model/index.js";
+import { noMetrics, type PipelineMetrics } from "../ops/metrics.js";
 import type { Logger } from "../runtime/logger.js";
 import type { BillingSink, RetryScope } from "../sinks/sink.js";
 import type { DeliverJobData } from "./jobs.js";
@@ -27,6 +28,8 @@ export interface DeliverDeps {
    * like any other (each job spends attempts).
    */
   pauseDestination?: (destination: Destination, ms: number) => Promise<void>;
+  /** Per-stage counters (sent, delivered, duplicates, retried, dead-lettered) and send latency; none by default. */
+  metrics?: PipelineMetrics;
 }
 
 /** Longest pause between two probes of a destination that is down. */
@@ -46,6 +49,7 @@ export function claimLeaseMs(config: Config): number {
  */
 export function deliverProcessor(deps: DeliverDeps) {
   const { ledger, progress, logger } = deps;
+  const metrics = deps.metrics ?? noMetrics;
   /** Destinations this process saw failing as a whole, and how long the next pause lasts. */
   const outages = new Map<Destination, { since: number; pauseMs: number }>();
   /** Pauses the destination's queue; the job goes back to waiting without spending an attempt. */
@@ -77,7 +81,9 @@ export function deliverProcessor(deps: DeliverDeps) {
     events.forEach((e, i) => byId.set(e.id, [...(byId.get(e.id) ?? []), i]));
     const ids = [...byId.keys()];
     const undelivered = new Set(await ledger.filterUndelivered(destination, ids));
-    await settle(ids.filter((id) => !undelivered.has(id)).flatMap((id) => byId.get(id)!), "already");
+    const held = await settle(ids.filter((id) => !undelivered.has(id)).flatMap((id) => byId.get(id)!), "already");
+    // Newly settled only: a re-run of this batch finds what its own earlier attempt delivered.
+    metrics.delivery(destination, { alreadyInLedger: held });
     if (!undelivered.size) return;
 
     const owner = `${job.id}:${job.attemptsMade}`;
@@ -92,7 +98,7 @@ export function deliverProcessor(deps: DeliverDeps) {
     const retry: { event: BillableEvent; reason: string; afterMs?: number; scope: RetryScope }[] = [];
     try {
       // A re-run (retry, or a dead worker's job run again) may re-send what reached the destination unrecorded.
-      const outcomes = toSend.length ? await sink.send(toSend, { maybeSent: job.attemptsStarted > 1 }) : [];
+      const outcomes = toSend.length ? await metrics.timeSend(destination, () => sink.send(toSend, { maybeSent: job.attemptsStarted > 1 })) : [];
       toSend.forEach((event, i) => {
         const o = outcomes[i] ?? { status: "retry" as const, reason: "destination returned no outcome for this event" };
         if (o.status === "delivered") delivered.push(event);
@@ -101,13 +107,15 @@ export function deliverProcessor(deps: DeliverDeps) {
         else retry.push({ event, reason: o.reason, afterMs: o.afterMs, scope: "scope" in o && o.scope ? o.scope : "event" });
       });
       await ledger.recordDelivered(destination, [...delivered, ...duplicates]);
+      metrics.delivery(destination, { sent: toSend.length, delivered: delivered.length, alreadyAtDestination: duplicates.length });
     } finally {
       await ledger.release(destination, [...claimed], owner);
     }
     const occurrences = (list: BillableEvent[]) => list.flatMap((e) => byId.get(e.id)!);
     // The first occurrence of a delivered event is "delivered"; its twins were "already" billed by it.
     await settle(delivered.map((e) => byId.get(e.id)![0]!), "delivered");
-    await settle(delivered.flatMap((e) => byId.get(e.id)!.slice(1)), "already");
+    const twins = await settle(delivered.flatMap((e) => byId.get(e.id)!.slice(1)), "already");
+    metrics.delivery(destination, { alreadyInLedger: twins });
     await settle(occurrences(duplicates), "already");
 
     // The destination as a whole failed: pause its queue instead of spending this job's attempts.
@@ -119,9 +127,12 @@ export function deliverProcessor(deps: DeliverDeps) {
     if (dead.length) {
       const at = new Date().toISOString();
       await ledger.deadLetter(destination, dead.map((d) => ({ ...d, at, attempts: job.attemptsMade + 1 })));
-      await settle(occurrences(dead.map((d) => d.event)), "dead");
+      // Newly settled only: a retried batch can refuse the same events again.
+      metrics.delivery(destination, { deadLettered: await settle(occurrences(dead.map((d) => d.event)), "dead") });
       logger.warn({ syncId, destination, count: dead.length, reasons: [...new Set(dead.map((d) => d.reason))].slice(0, 5) }, "events dead-lettered");
     }
+    // Left for later: a retry of the batch, or the queue's pause while the destination is down.
+    if (retry.length && (down || !lastAttempt)) metrics.delivery(destination, { retried: retry.length });
     if (down) {
       const pauseMs = Math.min(Math.max(down.afterMs ?? 0, deps.config.backoffMs), MAX_OUTAGE_PAUSE_MS);
       if (!outages.has(destination)) outages.set(destination, { since: Date.now(), pauseMs });

@@ -1,7 +1,8 @@
 import { UnrecoverableError, type Job, type Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Config } from "../config/env.js";
-import { UserError, type BillableEvent, type Quarantined } from "../model/index.js";
+import { emptyExclusions, mergeExclusions, UserError, type BillableEvent, type Exclusions, type Quarantined } from "../model/index.js";
+import { ExclusionCounter } from "../pipeline/exclusions.js";
 import { mapInputs } from "../pipeline/map-inputs.js";
 import type { Logger } from "../runtime/logger.js";
 import type { BillingSink } from "../sinks/sink.js";
@@ -9,6 +10,7 @@ import { RedisContextStore } from "../sources/redis-context.js";
 import type { ResumePoint } from "../sources/registry.js";
 import type { DeliverJobData, IngestCheckpoint, IngestJobData } from "./jobs.js";
 import { metricsOf } from "../mapping/index.js";
+import { noMetrics, type IngestCounts, type PipelineMetrics } from "../ops/metrics.js";
 import type { MappingCache } from "./mapping-cache.js";
 import type { SyncProgress } from "./progress.js";
 
@@ -24,6 +26,8 @@ export interface IngestDeps {
   logger: Logger;
   sinkFor(destination: string): { sink: BillingSink; queue: Queue<DeliverJobData> } | undefined;
   jobOptions: object;
+  /** Per-stage counters (records read, quarantined, skipped, events mapped); none by default. */
+  metrics?: PipelineMetrics;
 }
 
 /** Counters of items read since the last record whose events went into a batch (keyed by input index). */
@@ -34,10 +38,11 @@ interface Delta {
   quarantine: Quarantined[];
   skipReasons: Record<string, number>;
   parked: number;
+  exclusions: Exclusions;
 }
 
 function emptyDelta(): Delta {
-  return { records: {}, events: {}, quarantined: {}, quarantine: [], skipReasons: {}, parked: 0 };
+  return { records: {}, events: {}, quarantined: {}, quarantine: [], skipReasons: {}, parked: 0, exclusions: emptyExclusions() };
 }
 
 function fold(state: IngestCheckpoint, d: Delta, inputs: string[]): void {
@@ -54,6 +59,13 @@ function fold(state: IngestCheckpoint, d: Delta, inputs: string[]): void {
   for (const q of d.quarantine) if (state.quarantine.length < QUARANTINE_SAMPLE) state.quarantine.push(q);
   for (const [r, n] of Object.entries(d.skipReasons)) state.skipReasons[r] = (state.skipReasons[r] ?? 0) + n;
   state.parked += d.parked;
+  mergeExclusions((state.exclusions ??= emptyExclusions()), d.exclusions);
+}
+
+/** A delta's totals, as the metrics take them. */
+function countsOf(d: Delta): IngestCounts {
+  const sum = (r: Record<number, number>) => Object.values(r).reduce((a, n) => a + n, 0);
+  return { records: sum(d.records), quarantined: sum(d.quarantined), events: sum(d.events), parked: d.parked, skipped: d.skipReasons };
 }
 
 function freshCheckpoint(): IngestCheckpoint {
@@ -68,8 +80,10 @@ function freshCheckpoint(): IngestCheckpoint {
  */
 export function ingestProcessor(deps: IngestDeps) {
   const { config, conn, progress, logger } = deps;
+  const metrics = deps.metrics ?? noMetrics;
   return async function ingest(job: Job<IngestJobData>): Promise<{ events: number }> {
     const { syncId, destination, inputs, mappingPath } = job.data;
+    const started = performance.now();
     const target = deps.sinkFor(destination);
     if (!target) {
       const msg = `this worker has no ${destination} destination configured`;
@@ -131,12 +145,15 @@ export function ingestProcessor(deps: IngestDeps) {
         }
         batch.push(...group);
         fold(state, delta, inputs);
+        metrics.ingested(destination, countsOf(delta));
         delta = emptyDelta();
+        excluded.target = delta.exclusions;
         state.resume = groupAt;
         group = [];
       };
 
       let counted: ResumePoint | undefined;
+      const excluded = new ExclusionCounter(delta.exclusions, mappings);
       for await (const item of mapInputs(inputs, mappings, { store, resume: resumed?.resume, override: job.data.override })) {
         if (item.kind === "note") {
           // Idempotent (a set per input), so it can go straight into the committed state.
@@ -145,9 +162,12 @@ export function ingestProcessor(deps: IngestDeps) {
           continue;
         }
         if (item.at && (item.at.input !== groupAt?.input || item.at.item !== groupAt?.item)) {
+          // The previous record is complete: count it in the delta its group folds.
+          excluded.flush();
           await endGroup();
           groupAt = item.at;
         }
+        excluded.push(item);
         if (item.at && item.kind !== "quarantine" && (item.at.input !== counted?.input || item.at.item !== counted?.item)) {
           counted = item.at;
           delta.records[item.at.input] = (delta.records[item.at.input] ?? 0) + 1;
@@ -166,16 +186,20 @@ export function ingestProcessor(deps: IngestDeps) {
           logger.warn({ syncId, ...item.entry }, "record quarantined");
         }
       }
+      excluded.flush();
       await endGroup();
       fold(state, delta, inputs);
+      metrics.ingested(destination, countsOf(delta));
       cut();
       await flushJobs();
       // Only now that their events are in deliver jobs may released records leave the parking.
       await store.commitReleased();
       await progress.finishIngest(syncId, state);
       logger.info({ syncId, destination, events: state.events, batches: state.batchNo, quarantined: state.quarantined, parked: state.parked }, "ingest finished");
+      metrics.ingestDone(destination, (performance.now() - started) / 1000, "ok");
       return { events: state.events };
     } catch (e) {
+      metrics.ingestDone(destination, (performance.now() - started) / 1000, "error");
       if (e instanceof UserError) {
         await progress.fail(syncId, e.message);
         throw new UnrecoverableError(e.message);

@@ -6,10 +6,13 @@ import type { Config } from "../config/env.js";
 import type { Ledger } from "../ledger/ledger.js";
 import { loadMappingSet, metricsOf } from "../mapping/index.js";
 import type { Destination } from "../model/index.js";
+import { noMetrics, type PipelineMetrics } from "../ops/metrics.js";
 import { runReconcile, writeReport } from "../reconcile/run.js";
 import type { Logger } from "../runtime/logger.js";
 import type { BillingSink } from "../sinks/sink.js";
+import { recordReconcileRun } from "./activity.js";
 import { bullPrefix } from "./jobs.js";
+import { SyncProgress } from "./progress.js";
 
 export const RECONCILE_QUEUE = "reconcile";
 
@@ -38,8 +41,11 @@ export async function startScheduledReconcile(deps: {
   logger: Logger;
   schedule: ReconcileSchedule;
   now?: () => Date;
+  /** Rows not matched by status, and runs by result, per destination; none by default. */
+  metrics?: PipelineMetrics;
 }): Promise<ScheduledReconcile> {
   const { config, sinks, ledger, logger, schedule } = deps;
+  const metrics = deps.metrics ?? noMetrics;
   const prefix = bullPrefix(config.queuePrefix);
   // BullMQ does not close connections it is handed.
   const connections = [deps.connection(), deps.connection()];
@@ -62,7 +68,12 @@ export async function startScheduledReconcile(deps: {
       const to = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1));
       const from = new Date(to.getTime() - schedule.days * 86_400_000);
       const mappings = await loadMappingSet(config.mappingsDir);
-      const report = await runReconcile({ destination: d, from, to, ledger, sink, metrics: metricsOf(mappings) });
+      // The week's syncs: their inputs and what they did not bill (cache savings, failures…) go in the report.
+      const syncs = await new SyncProgress(connections[0]!, config.queuePrefix).summaries(d, new Date(now.getTime() - 7 * 86_400_000));
+      const report = await runReconcile({ destination: d, from, to, ledger, sink, metrics: metricsOf(mappings), syncs });
+      const rows: Record<string, number> = {};
+      for (const r of report.rows) rows[r.status] = (rows[r.status] ?? 0) + 1;
+      metrics.reconciled(d, { rows, ok: report.ok });
       const stamp = report.generatedAt.replace(/[:.]/g, "-");
       const dir = join(config.reportsDir, "scheduled", d, stamp);
       // Written aside, then renamed into place: whoever watches the folder never sees half a report.
@@ -73,9 +84,16 @@ export async function startScheduledReconcile(deps: {
       const s = report.summary;
       const log = report.ok ? logger.info.bind(logger) : logger.warn.bind(logger);
       log({ destination: d, dir, matched: s.matched, rows: s.rows, missing: s.missing, excess: s.excess }, report.ok ? "scheduled reconciliation: everything matches" : "scheduled reconciliation: differences");
+      // The last run per destination, for `tracebill status`.
+      await recordReconcileRun(connections[0]!, config.queuePrefix, { destination: d, at: new Date().toISOString(), ok: report.ok, dir, rows: s.rows, matched: s.matched, missing: s.missing, excess: s.excess });
     },
     { connection: connections[1]!, prefix, concurrency: 1 },
   );
+  worker.on("failed", (job, err) => {
+    if (!job) return;
+    metrics.reconciled(job.data.destination, null);
+    void recordReconcileRun(connections[0]!, config.queuePrefix, { destination: job.data.destination, at: new Date().toISOString(), ok: false, error: err.message }).catch(() => undefined);
+  });
   return {
     close: async () => {
       await worker.close();

@@ -1,9 +1,11 @@
 import { Queue, Worker } from "bullmq";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { Config } from "../config/env.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { Destination } from "../model/index.js";
+import { noMetrics, type PipelineMetrics } from "../ops/metrics.js";
 import type { Logger } from "../runtime/logger.js";
+import { createRedisClient } from "../runtime/redis-client.js";
 import type { BillingSink } from "../sinks/sink.js";
 import { INGEST_QUEUE, bullPrefix, deliverQueue, type DeliverJobData, type IngestJobData } from "./jobs.js";
 import { RetryLaterError, deliverProcessor } from "./deliver.js";
@@ -20,11 +22,15 @@ export interface WorkerDeps {
   logger: Logger;
   /** Start the ingest worker in this process (default true). */
   ingest?: boolean;
+  /** Per-stage counters, send latency and queue depths (src/ops/metrics.ts); none by default. */
+  metrics?: PipelineMetrics;
 }
 
 export interface RunningWorker {
   /** Graceful: stops taking jobs, waits for in-flight ones, closes connections. */
   close(): Promise<void>;
+  /** The ingest and delivery queues (for depth metrics and the dashboard); closed by close(). */
+  readonly queues: readonly Queue[];
 }
 
 const MAX_BACKOFF_MS = 5 * 60_000;
@@ -52,9 +58,13 @@ export function jobDefaults(config: Config) {
   };
 }
 
+/**
+ * A BullMQ connection for the connection string (Config.redisUrl): a single server or a Redis
+ * Cluster, TLS and auth included (runtime/redis-client.ts opens every connection).
+ */
 export function redisConnection(url: string): Redis {
   // BullMQ workers block on Redis; ioredis must not give up on a command while Redis restarts.
-  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true });
+  return createRedisClient(url, { maxRetriesPerRequest: null });
 }
 
 export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
@@ -66,6 +76,10 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const queues = new Map<Destination, Queue<DeliverJobData>>(
     destinations.map((d) => [d, new Queue<DeliverJobData>(deliverQueue(d), { connection: conn, prefix })]),
   );
+  const metrics = deps.metrics ?? noMetrics;
+  const ingestQueue = new Queue<IngestJobData>(INGEST_QUEUE, { connection: conn, prefix });
+  const allQueues: Queue[] = [ingestQueue, ...queues.values()];
+  const unwatch = metrics.watchQueues(allQueues);
   const settings = { backoffStrategy: (n: number, _t?: string, err?: Error) => backoffDelay(n, config.backoffMs, err) };
   const workers: Worker[] = [];
   // BullMQ does not close connections it was handed; keep them to close on shutdown.
@@ -77,7 +91,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   };
 
   const ingest = ingestProcessor({
-    config, conn, progress, logger, jobOptions: jobDefaults(config), mappings: new MappingCache(),
+    config, conn, progress, logger, metrics, jobOptions: jobDefaults(config), mappings: new MappingCache(),
     sinkFor: (d) => {
       const sink = sinks[d as Destination];
       const queue = queues.get(d as Destination);
@@ -85,7 +99,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     },
   });
   const deliver = deliverProcessor({
-    config, ledger, progress, logger, sinks,
+    config, ledger, progress, logger, sinks, metrics,
     // Queue-wide pause: every worker stops taking this destination's batches until it answers again.
     pauseDestination: (d, ms) => queues.get(d)!.rateLimit(ms),
   });
@@ -106,9 +120,11 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   logger.info({ destinations, prefix }, "worker ready");
 
   return {
+    queues: allQueues,
     close: async () => {
+      unwatch();
       await Promise.all(workers.map((w) => w.close()));
-      await Promise.all([...queues.values()].map((q) => q.close()));
+      await Promise.all(allQueues.map((q) => q.close()));
       await Promise.all(connections.map((c) => c.quit().catch(() => undefined)));
     },
   };

@@ -27,10 +27,11 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
 }
 
 export function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcess {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(LAGO_|OPENMETER_|REDIS_URL|MAPPINGS_DIR|TRACEBILL_)/.test(k)));
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(LAGO_|OPENMETER_|REDIS_URL|MAPPINGS_DIR|TRACEBILL_|HTTP_PORT)/.test(k)));
   return spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
     cwd: ROOT,
-    env: { ...clean, LOG_LEVEL: "warn", ...env },
+    // HTTP_PORT=0: several workers of one test (and parallel test files) each get a free port.
+    env: { ...clean, LOG_LEVEL: "warn", HTTP_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
 }

@@ -4,6 +4,7 @@ import { loadConfig, type Config } from "../../src/config/env.js";
 import { RedisLedger } from "../../src/ledger/redis-ledger.js";
 import type { Destination } from "../../src/model/index.js";
 import { startWorker, type RunningWorker } from "../../src/queue/worker.js";
+import type { PipelineMetrics } from "../../src/ops/metrics.js";
 import { createLogger } from "../../src/runtime/logger.js";
 import { demoSeed, startSandbox, type FaultPlan, type Sandbox } from "../../src/sandbox/index.js";
 import { createSink } from "../../src/sinks/registry.js";
@@ -24,7 +25,14 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(opts: { customers: string[]; faults?: FaultPlan; maxAttempts?: number; metrics?: { metric: string; valueProperty: string }[] }): Promise<Stack> {
+export async function startStack(opts: {
+  customers: string[];
+  faults?: FaultPlan;
+  maxAttempts?: number;
+  metrics?: { metric: string; valueProperty: string }[];
+  /** Handed to the worker (src/ops/metrics.ts): per-stage counters, send latency, queue depths. */
+  pipelineMetrics?: PipelineMetrics;
+}): Promise<Stack> {
   const sandbox = await startSandbox({ port: 0, seed: demoSeed(opts.customers, opts.metrics ?? [{ metric: "llm_tokens", valueProperty: "value" }]), faults: opts.faults });
   const config: Config = {
     ...loadConfig({ LOG_LEVEL: "silent" }),
@@ -42,7 +50,7 @@ export async function startStack(opts: { customers: string[]; faults?: FaultPlan
   };
   const redis = new Redis(config.redisUrl);
   const ledger = new RedisLedger(redis, { prefix: config.queuePrefix, ttlSeconds: config.ledgerTtlSeconds });
-  const worker = await startWorker({ config, sinks, ledger, logger: createLogger("silent") });
+  const worker = await startWorker({ config, sinks, ledger, logger: createLogger("silent"), metrics: opts.pipelineMetrics });
   return {
     config, sandbox, redis, ledger, sinks, worker,
     stop: async () => {
