@@ -128,6 +128,19 @@ describe("worker + sync --wait + reconcile, as separate processes", () => {
       expect(acme).toHaveLength(1);
       expect(acme[0].difference).toBe(5);
       expect(readFileSync(join(out, "report.md"), "utf8")).toContain("excess");
+      // Lago's own count of acme's open period includes the foreign event too.
+      expect(report2.periodUsage.filter((p: { status: string }) => p.status === "differs").map((p: { customer: string; difference: number }) => [p.customer, p.difference])).toEqual([["acme", 5]]);
+
+      // With the exports: every event of ours in the excess row is held (the surplus is not ours), figures are exact for the window.
+      const rec3 = await runCli(["reconcile", "--destination", "lago", "--from", "2026-11-01T00:00:00Z", "--to", "2026-12-01T00:00:00Z", "--out", out, "--inputs", ...inputs], env);
+      expect(rec3.code, rec3.stdout + rec3.stderr).toBe(1);
+      const report3 = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
+      expect(report3.eventChecks).toHaveLength(1);
+      expect(report3.eventChecks[0]).toMatchObject({ customer: "acme", status: "excess", events: acme[0].sentEvents, held: acme[0].sentEvents, absentCount: 0, absent: [] });
+      expect(report3.exclusions.basis).toBe(`the ${inputs.length} inputs given, usage within the window`);
+      expect(report3.exclusions.quarantined.count).toBe(2);
+      expect(report3.exclusions.records).toBe(report.exclusions.records);
+      expect(report3.allocation.rows.length).toBeGreaterThan(0);
       // No secret in anything the user sees.
       expect(rec2.stdout + rec2.stderr + readFileSync(join(out, "report.md"), "utf8")).not.toContain(sandbox.lagoApiKey);
     } finally {

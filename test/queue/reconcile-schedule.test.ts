@@ -40,6 +40,12 @@ describe("scheduled reconciliation in the worker", () => {
     expect(report.destination).toBe("lago");
     expect(report.window).toEqual({ from: "2026-11-17T00:00:00.000Z", to: "2026-11-27T00:00:00.000Z" });
     expect(report.summary.sent).toBe(36_751);
+    // The week's sync is listed, and what it did not bill is summed from it.
+    expect(report.syncs.map((x: { syncId: string }) => x.syncId)).toEqual([id]);
+    const records = report.syncs[0].inputs.reduce((a: number, i: { records: number }) => a + i.records, 0);
+    expect(records).toBeGreaterThan(0);
+    expect(report.exclusions.records).toBe(records);
+    expect(report.exclusions.basis).toMatch(/^1 sync to this destination/);
     expect(existsSync(join(dir, runs[0]!, "report.html"))).toBe(true);
   });
 });
