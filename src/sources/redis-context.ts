@@ -90,7 +90,7 @@ export class RedisContextStore implements ContextStore {
     const attempts = new Map<string, Attempt>();
     for (const f of facts) {
       if (f.trace) {
-        p.tbMergeContext(this.k("t", platform, f.trace.traceId), this.k("park", platform, f.trace.traceId), JSON.stringify(f.trace), ttl);
+        p.tbMergeContext(this.k("t", platform, f.trace.traceId), this.k("park", platform, f.trace.traceId), contextJson(f.trace), ttl);
         merges.push({ at: cmd++, trace: `${platform}\u0000${f.trace.traceId}` });
       }
       const node = f.node;
@@ -237,13 +237,37 @@ function byteLess(a: string, b: string): boolean {
   return /^[\x00-\x7f]*$/.test(a + b) ? a < b : Buffer.compare(Buffer.from(a), Buffer.from(b)) < 0;
 }
 
+/**
+ * Numbers travel as tagged strings: the merge script's cjson re-encodes numbers with 14
+ * significant digits, which would turn a numeric tenant id 1234567890123456 into
+ * 1.2345678901235e+15 (and bill someone else). The tag survives Lua untouched.
+ */
+const NUM = "$tb_num";
+
+function contextJson(c: TraceContext): string {
+  let attributes: Record<string, unknown> = c.attributes;
+  for (const [k, v] of Object.entries(c.attributes)) {
+    if (typeof v !== "number") continue;
+    if (attributes === c.attributes) attributes = { ...c.attributes };
+    attributes[k] = { [NUM]: JSON.stringify(v) };
+  }
+  return JSON.stringify(attributes === c.attributes ? c : { ...c, attributes });
+}
+
+function untagNumbers(attributes: Record<string, unknown>): TraceContext["attributes"] {
+  for (const [k, v] of Object.entries(attributes)) {
+    if (v !== null && typeof v === "object" && NUM in v) attributes[k] = Number((v as Record<string, string>)[NUM]);
+  }
+  return attributes as TraceContext["attributes"];
+}
+
 function parseContext(json: string | null): TraceContext | undefined {
   if (!json) return undefined;
   const c = JSON.parse(json) as TraceContext;
   // cjson encodes an empty Lua table as an object: restore the shapes.
   return {
     traceId: c.traceId,
-    attributes: c.attributes && !Array.isArray(c.attributes) ? c.attributes : {},
+    attributes: c.attributes && !Array.isArray(c.attributes) ? untagNumbers(c.attributes) : {},
     tags: Array.isArray(c.tags) ? c.tags : [],
     userId: c.userId ?? null,
     sessionId: c.sessionId ?? null,
