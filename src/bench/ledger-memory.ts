@@ -58,12 +58,12 @@ export function benchEvents(n: number, seed = randomBytes(4).toString("hex")): B
   return out;
 }
 
-async function usedMemory(redis: Redis): Promise<number> {
+export async function usedMemory(redis: Redis): Promise<number> {
   const info = await redis.info("memory");
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? NaN);
 }
 
-async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
+export async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
   const keys: string[] = [];
   let cursor = "0";
   do {
@@ -96,6 +96,28 @@ export async function measureLedgerMemory(
   const seconds = (Date.now() - started) / 1000;
   const after = await usedMemory(redis);
 
+  const k = await measureLedgerKeys(redis, prefix);
+  const epochs = (await ledger.epochs(destination)).map((e) => ({ id: e.id, depth: e.depth }));
+  const per = (x: number) => (recorded ? x / recorded : NaN);
+  return {
+    events: events.length, recorded, keys: k.keys, buckets: k.buckets, encodings: k.encodings, largestBucket: k.largestBucket, epochs, seconds,
+    bytesPerEvent: per(k.bytes), fingerprintBytesPerEvent: per(k.fingerprintBytes), usedMemoryPerEvent: per(after - before),
+  };
+}
+
+export interface LedgerKeys {
+  keys: number;
+  /** Σ MEMORY USAGE of the ledger's keys + the expires-dict entry of each key with a TTL. */
+  bytes: number;
+  /** Same, fingerprint buckets only. */
+  fingerprintBytes: number;
+  buckets: number;
+  encodings: Record<string, number>;
+  largestBucket: number;
+}
+
+/** What the ledger keys under `prefix` (every destination) hold in Redis, by MEMORY USAGE. */
+export async function measureLedgerKeys(redis: Redis, prefix: string): Promise<LedgerKeys> {
   const keys = await scanKeys(redis, `${prefix}:ledger:*`);
   let total = 0;
   let fpTotal = 0;
@@ -122,12 +144,7 @@ export async function measureLedgerMemory(
     for (const k of keys) if (/:f:\d+:\d+$/.test(k)) sizes.scard(k);
     for (const [, n] of (await sizes.exec()) ?? []) largestBucket = Math.max(largestBucket, Number(n));
   }
-  const epochs = (await ledger.epochs(destination)).map((e) => ({ id: e.id, depth: e.depth }));
-  const per = (x: number) => (recorded ? x / recorded : NaN);
-  return {
-    events: events.length, recorded, keys: keys.length, buckets, encodings, largestBucket, epochs, seconds,
-    bytesPerEvent: per(total), fingerprintBytesPerEvent: per(fpTotal), usedMemoryPerEvent: per(after - before),
-  };
+  return { keys: keys.length, bytes: total, fingerprintBytes: fpTotal, buckets, encodings, largestBucket };
 }
 
 /** The previous layout (one SET NX EX string per event) for comparison. */

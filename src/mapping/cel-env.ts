@@ -139,21 +139,79 @@ function toInt(n: number, field: string): bigint {
   return BigInt(n);
 }
 
-const RECORD_KEYS = Object.keys(RECORD_FIELDS) as (keyof TraceRecord)[];
-
 /**
  * The record as CEL sees it. A null field is left undefined so `has(record.x)` is false
  * (CEL presence semantics) and reading it is a "no such key" that we treat as absent.
+ * Fields are assigned one by one (one object shape, built once per record on the hot path);
+ * `CompleteView` below makes a TraceRecord field missing here a compile error.
  */
 class CelRecord {
+  declare readonly platform: unknown;
+  declare readonly recordId: unknown;
+  declare readonly traceId: unknown;
+  declare readonly parentId: unknown;
+  declare readonly isModelCall: unknown;
+  declare readonly name: unknown;
+  declare readonly status: unknown;
+  declare readonly error: unknown;
+  declare readonly startTime: unknown;
+  declare readonly endTime: unknown;
+  declare readonly modelRequested: unknown;
+  declare readonly modelExecuted: unknown;
+  declare readonly provider: unknown;
+  declare readonly usage: CelUsage | undefined;
+  declare readonly usageEstimated: unknown;
+  declare readonly cacheHit: unknown;
+  declare readonly cacheHitSignal: unknown;
+  declare readonly replaySignal: unknown;
+  declare readonly costTotal: unknown;
+  declare readonly responseId: unknown;
+  declare readonly attributes: Record<string, unknown>;
+  declare readonly tags: unknown;
+  declare readonly feature: unknown;
+  declare readonly userId: unknown;
+  declare readonly sessionId: unknown;
+  declare readonly order: unknown;
+  declare readonly text: CelText | undefined;
+  declare readonly structured: unknown;
+
   constructor(r: TraceRecord) {
-    const self = this as unknown as Record<string, unknown>;
-    for (const key of RECORD_KEYS) self[key] = r[key] ?? undefined;
+    // Same order as RECORD_FIELDS (the order the fields are created in).
+    const self = this as unknown as Record<keyof TraceRecord, unknown>;
+    self.platform = r.platform ?? undefined;
+    self.recordId = r.recordId ?? undefined;
+    self.traceId = r.traceId ?? undefined;
+    self.parentId = r.parentId ?? undefined;
+    self.isModelCall = r.isModelCall ?? undefined;
+    self.name = r.name ?? undefined;
+    self.status = r.status ?? undefined;
+    self.error = r.error ?? undefined;
+    self.startTime = r.startTime ?? undefined;
+    self.endTime = r.endTime ?? undefined;
+    self.modelRequested = r.modelRequested ?? undefined;
+    self.modelExecuted = r.modelExecuted ?? undefined;
+    self.provider = r.provider ?? undefined;
     self.usage = r.usage ? new CelUsage(r.usage) : undefined;
-    self.text = r.text ? new CelText(r.text) : undefined;
+    self.usageEstimated = r.usageEstimated ?? undefined;
+    self.cacheHit = r.cacheHit ?? undefined;
+    self.cacheHitSignal = r.cacheHitSignal ?? undefined;
+    self.replaySignal = r.replaySignal ?? undefined;
+    self.costTotal = r.costTotal ?? undefined;
+    self.responseId = r.responseId ?? undefined;
     self.attributes = withoutNulls(r.attributes);
+    self.tags = r.tags ?? undefined;
+    self.feature = r.feature ?? undefined;
+    self.userId = r.userId ?? undefined;
+    self.sessionId = r.sessionId ?? undefined;
+    self.order = r.order ?? undefined;
+    self.text = r.text ? new CelText(r.text) : undefined;
+    self.structured = r.structured ?? undefined;
   }
 }
+
+/** Compile-time check: the view has every TraceRecord field. */
+type CompleteView = { [K in keyof TraceRecord]: CelRecord[K] };
+export type { CompleteView as CelRecordView };
 
 function withoutNulls(attrs: TraceRecord["attributes"]): Record<string, unknown> {
   for (const k in attrs) {

@@ -132,8 +132,26 @@ function makeExpr(parsed: ParseResult, source: string, at: string, params: objec
     }
   };
   const facts = factsOf(parsed.ast, slow, params);
+  // A constant (no `record`, no `customer`) is the same for every record: computed once at load.
+  if (facts.constant && facts.value !== undefined && (params !== undefined || facts.params.length === 0)) {
+    const value = facts.value;
+    return { at, source, evaluate: () => value, evaluateRaw, facts };
+  }
   const path = selectPath(parsed.ast);
-  if (!path) return { at, source, evaluate: slow, evaluateRaw, facts };
+  if (!path) {
+    const fast = fastEvaluator(parsed.ast as AnyNode);
+    if (!fast) return { at, source, evaluate: slow, evaluateRaw, facts };
+    // The common shapes (`!record.isModelCall`, `record.status != 'success'`, `has(...)`, int
+    // arithmetic, `?:`, `.?x.or(...)`) run as plain JS; anything unusual (a type mismatch, a
+    // missing field, an overflow) goes to CEL itself, so the result is always CEL's.
+    const evaluate = (ctx: CelContext): CelValue => {
+      const v = fast(ctx);
+      if (v === FALLBACK) return slow(ctx);
+      if (v instanceof Opt) return v.value === undefined ? ABSENT : scalar(v.value, ctx, slow);
+      return scalar(v, ctx, slow);
+    };
+    return { at, source, evaluate, evaluateRaw, facts };
+  }
   // Plain field reads (`record.feature`, `record.attributes.tenant_id`) are the common case and
   // often absent; reading them directly avoids CEL building and throwing an error per record.
   const evaluate = (ctx: CelContext): CelValue => {
@@ -150,6 +168,148 @@ function makeExpr(parsed: ParseResult, source: string, at: string, params: objec
     }
   };
   return { at, source, evaluate, evaluateRaw, facts };
+}
+
+/** A plain scalar result as CEL would give it; anything else is left to CEL. */
+function scalar(v: unknown, ctx: CelContext, slow: (ctx: CelContext) => CelValue): CelValue {
+  const t = typeof v;
+  if (t !== "string" && t !== "boolean" && t !== "bigint" && t !== "number") return slow(ctx);
+  try {
+    return fromCel(v);
+  } catch (e) {
+    throw new CelRuntimeError((e as Error).message);
+  }
+}
+
+/** "Ask CEL": the fast evaluator met something it does not decide itself. */
+const FALLBACK: unique symbol = Symbol("fallback");
+/** An optional (`x.?field`) in the fast evaluator: value undefined = none. */
+class Opt {
+  constructor(readonly value: unknown) {}
+}
+type Fast = (ctx: CelContext) => unknown;
+const INT64_MAX = (1n << 63n) - 1n;
+const INT64_MIN = -(1n << 63n);
+
+/** Own, defined, non-null field of an object (CEL values have no prototype fields we read). */
+function field(target: unknown, name: string): unknown {
+  if (typeof target !== "object" || target === null || !Object.hasOwn(target, name)) return undefined;
+  return (target as Record<string, unknown>)[name];
+}
+
+/**
+ * A JS closure for the AST shapes shipped mappings use, or undefined when the expression has
+ * another shape. Returns FALLBACK wherever CEL's own answer may differ from plain JS (absent
+ * fields, nulls, mixed types, int64 overflow), so the caller asks CEL then.
+ */
+function fastEvaluator(node: AnyNode): Fast | undefined {
+  const args = node.args;
+  switch (node.op) {
+    case "id":
+      if (args === "record") return (ctx) => ctx.record;
+      if (args === "params") return (ctx) => ctx.params ?? FALLBACK;
+      if (args === "customer") return (ctx) => ctx.customer ?? FALLBACK;
+      return undefined;
+    case "value": {
+      const v = args;
+      if (typeof v !== "string" && typeof v !== "bigint" && typeof v !== "boolean") return undefined;
+      return () => v;
+    }
+    case ".":
+    case ".?": {
+      const [targetNode, name] = args as [AnyNode, unknown];
+      if (typeof name !== "string" || !isNode(targetNode)) return undefined;
+      const target = fastEvaluator(targetNode);
+      if (!target) return undefined;
+      const optional = node.op === ".?";
+      return (ctx) => {
+        let t = target(ctx);
+        if (t === FALLBACK) return FALLBACK;
+        if (t instanceof Opt) {
+          if (!optional || t.value === undefined) return FALLBACK;
+          t = t.value;
+        }
+        if (typeof t !== "object" || t === null || t instanceof Map || Array.isArray(t)) return FALLBACK;
+        const v = field(t, name);
+        if (v === null) return FALLBACK;
+        if (optional) return new Opt(v);
+        return v === undefined ? FALLBACK : v;
+      };
+    }
+    case "!_": {
+      const inner = isNode(args) ? fastEvaluator(args) : undefined;
+      if (!inner) return undefined;
+      return (ctx) => {
+        const v = inner(ctx);
+        return typeof v === "boolean" ? !v : FALLBACK;
+      };
+    }
+    case "==":
+    case "!=": {
+      const [a, b] = (args as unknown[]).map((n) => (isNode(n) ? fastEvaluator(n) : undefined));
+      if (!a || !b) return undefined;
+      const negate = node.op === "!=";
+      return (ctx) => {
+        const x = a(ctx);
+        const y = b(ctx);
+        const t = typeof x;
+        if (t !== typeof y || (t !== "string" && t !== "boolean" && t !== "bigint")) return FALLBACK;
+        return (x === y) !== negate;
+      };
+    }
+    case "+":
+    case "-": {
+      const [a, b] = (args as unknown[]).map((n) => (isNode(n) ? fastEvaluator(n) : undefined));
+      if (!a || !b) return undefined;
+      const minus = node.op === "-";
+      return (ctx) => {
+        const x = a(ctx);
+        const y = b(ctx);
+        if (typeof x !== "bigint" || typeof y !== "bigint") return FALLBACK;
+        const r = minus ? x - y : x + y;
+        return r > INT64_MAX || r < INT64_MIN ? FALLBACK : r;
+      };
+    }
+    case "?:": {
+      const [c, yes, no] = (args as unknown[]).map((n) => (isNode(n) ? fastEvaluator(n) : undefined));
+      if (!c || !yes || !no) return undefined;
+      return (ctx) => {
+        const v = c(ctx);
+        if (typeof v !== "boolean") return FALLBACK;
+        return v ? yes(ctx) : no(ctx);
+      };
+    }
+    case "call": {
+      const [fn, list] = args as [unknown, unknown];
+      if (fn !== "has" || !Array.isArray(list) || list.length !== 1 || !isNode(list[0]) || list[0].op !== ".") return undefined;
+      const [targetNode, name] = list[0].args as [AnyNode, unknown];
+      const target = isNode(targetNode) ? fastEvaluator(targetNode) : undefined;
+      if (!target || typeof name !== "string") return undefined;
+      return (ctx) => {
+        const t = target(ctx);
+        if (typeof t !== "object" || t === null || t instanceof Opt || t instanceof Map || Array.isArray(t)) return FALLBACK;
+        const v = field(t, name);
+        return v === null ? FALLBACK : v !== undefined;
+      };
+    }
+    case "rcall": {
+      const [method, targetNode, list] = args as [unknown, unknown, unknown];
+      if ((method !== "or" && method !== "orValue") || !isNode(targetNode) || !Array.isArray(list) || list.length !== 1 || !isNode(list[0])) return undefined;
+      const target = fastEvaluator(targetNode);
+      const other = fastEvaluator(list[0]);
+      if (!target || !other) return undefined;
+      return (ctx) => {
+        const t = target(ctx);
+        if (!(t instanceof Opt)) return FALLBACK;
+        if (t.value !== undefined) return method === "or" ? t : t.value;
+        const o = other(ctx);
+        if (method === "or" && !(o instanceof Opt)) return FALLBACK;
+        return o;
+      };
+    }
+    default:
+      return undefined;
+  }
 }
 
 type AnyNode = { op: string; args: unknown; range?: { start: number } };

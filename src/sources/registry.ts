@@ -1,11 +1,11 @@
 import type { Platform } from "../model/index.js";
 import type { TraceRecord } from "../model/index.js";
-import { ContextIndex, type ContextStore } from "./context.js";
+import { ContextIndex, type ContextStore, type Joined } from "./context.js";
 import { detect } from "./formats/detect.js";
 import { langfuseObservations, langfuseTraces } from "./langfuse/format.js";
 import { langfuseScores } from "./langfuse/scores.js";
 import { langSmithRuns } from "./langsmith/format.js";
-import { readRaw, type RawItem } from "./read-raw.js";
+import { readRawBatches, type RawItem } from "./read-raw.js";
 import type { ContextFacts, DetectedInput, DetectOverride, InputFormat, InputKind, SourceItem, TraceSource } from "./source.js";
 
 export { expandInputs } from "./expand.js";
@@ -74,7 +74,16 @@ export async function* readDetected(inputs: DetectedInput[], opts: ReadOptions =
       const reportHere = !format.normalize;
       let facts: ContextFacts[] = [];
       let itemIndex = -1;
-      for await (const item of rawOf(input)) {
+      // One page of facts is written while the next is read (a persistent store's round trip
+      // overlaps the parsing); all of them are stored before the second pass starts.
+      let adding: Promise<void> | undefined;
+      const add = async (page: ContextFacts[]) => {
+        if (adding) await adding;
+        adding = store.add(format.platform, page);
+        // Awaited later; this only keeps an early failure from being reported as unhandled.
+        adding.catch(() => undefined);
+      };
+      for await (const batch of rawOf(input)) for (const item of batch) {
         itemIndex++;
         if (!item.ok) {
           if (reportHere) yield quarantine(input, item, inputIndex, itemIndex);
@@ -86,11 +95,12 @@ export async function* readDetected(inputs: DetectedInput[], opts: ReadOptions =
           if (reportHere) yield quarantine(input, { ok: false, position: item.position, reason: reasonOf(e) }, inputIndex, itemIndex);
         }
         if (facts.length >= PAGE) {
-          await store.add(format.platform, facts);
+          await add(facts);
           facts = [];
         }
       }
-      await store.add(format.platform, facts);
+      await add(facts);
+      await adding;
     }
   }
   for (const [inputIndex, input] of inputs.entries()) {
@@ -108,18 +118,48 @@ export async function* readDetected(inputs: DetectedInput[], opts: ReadOptions =
     yield* tell(input.notes, -1);
     if (!normalize) continue;
     const skipUntil = opts.resume && inputIndex === opts.resume.input ? opts.resume.item : 0;
-    let page: { record: TraceRecord; position: string; itemIndex: number }[] = [];
-    const flush = async function* (): AsyncGenerator<SourceItem> {
-      const joined = await store.apply(page.map((p) => p.record));
-      for (const [i, j] of joined.entries()) {
-        const p = page[i]!;
+    type Page = { record: TraceRecord; position: string; itemIndex: number }[];
+    let page: Page = [];
+    // A full page is joined while the next one is read; its records are handed on, in order,
+    // before anything that came after them (the next page, a quarantine entry, a new note).
+    let inflight: { page: Page; joined: Promise<Joined[]> } | undefined;
+    const drain = async function* (): AsyncGenerator<SourceItem> {
+      if (!inflight) return;
+      const { page: done, joined } = inflight;
+      inflight = undefined;
+      for (const [i, j] of (await joined).entries()) {
+        const p = done[i]!;
         const record = format.refine ? format.refine(j.record) : j.record;
         yield { kind: "record", record, contextFound: j.contextFound, input: input.path, position: p.position, inputIndex, itemIndex: p.itemIndex };
       }
+    };
+    const start = () => {
+      const joined = store.apply(page.map((p) => p.record));
+      joined.catch(() => undefined);
+      inflight = { page, joined };
       page = [];
     };
+    /** Everything read so far, handed on. */
+    const flush = async function* (): AsyncGenerator<SourceItem> {
+      yield* drain();
+      if (page.length === 0) return;
+      start();
+      yield* drain();
+    };
+    /** The previous page handed on, this one joined in the background. */
+    const next = async function* (): AsyncGenerator<SourceItem> {
+      const previous = inflight;
+      inflight = undefined;
+      start();
+      const current = inflight;
+      if (previous) {
+        inflight = previous;
+        yield* drain();
+      }
+      inflight = current;
+    };
     let itemIndex = -1;
-    for await (const item of rawOf(input)) {
+    for await (const batch of rawOf(input)) for (const item of batch) {
       itemIndex++;
       if (itemIndex < skipUntil) continue;
       if (!item.ok) {
@@ -127,7 +167,11 @@ export async function* readDetected(inputs: DetectedInput[], opts: ReadOptions =
         yield quarantine(input, item, inputIndex, itemIndex);
         continue;
       }
-      if (item.notes) yield* tell(item.notes, itemIndex - 1);
+      if (item.notes) {
+        // Records of the page in flight were handed on before this note in a plain read: keep that order.
+        if (item.notes.some((n) => !told.has(n))) yield* drain();
+        yield* tell(item.notes, itemIndex - 1);
+      }
       try {
         page.push({ record: normalize(item.value), position: item.position, itemIndex });
       } catch (e) {
@@ -136,14 +180,14 @@ export async function* readDetected(inputs: DetectedInput[], opts: ReadOptions =
         yield quarantine(input, { ok: false, position: item.position, reason: reasonOf(e) }, inputIndex, itemIndex);
         continue;
       }
-      if (page.length >= PAGE) yield* flush();
+      if (page.length >= PAGE) yield* next();
     }
     yield* flush();
   }
 }
 
-function rawOf(input: DetectedInput): AsyncGenerator<RawItem> {
-  return readRaw(input);
+function rawOf(input: DetectedInput): AsyncGenerator<RawItem[]> {
+  return readRawBatches(input);
 }
 
 /** The TraceSource contract per platform, over already-detected inputs. */

@@ -9,6 +9,8 @@ const ISO = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))
 export function toIsoUtc(value: unknown, field: string): string | null {
   if (value === undefined || value === null || value === "") return null;
   if (typeof value !== "string") throw new Error(`${field}: expected a timestamp string, got ${typeof value}`);
+  // Fast path: already ISO-8601 UTC with milliseconds (JS SDKs, the Langfuse API) and a real date.
+  if (isCanonical(value)) return value;
   const m = ISO.exec(value.trim());
   if (!m) throw new Error(`${field}: not an ISO-8601 timestamp: ${JSON.stringify(value)}`);
   const [, y, mo, d, h, mi, s = "0", frac = "", zone = "Z"] = m;
@@ -25,4 +27,24 @@ export function toIsoUtc(value: unknown, field: string): string | null {
     t -= sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || "0")) * 60_000;
   }
   return new Date(t).toISOString();
+}
+
+const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * `YYYY-MM-DDTHH:MM:SS.sssZ` naming a real instant, year 1000 or later (Date.UTC reads years
+ * 0–99 as 1900–1999, which the slow path keeps doing): exactly the strings the slow path returns unchanged.
+ */
+function isCanonical(v: string): boolean {
+  if (v.length !== 24 || v.charCodeAt(23) !== 90 /* Z */) return false;
+  const c = (i: number) => v.charCodeAt(i) - 48;
+  for (const i of [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22]) if (c(i) < 0 || c(i) > 9) return false;
+  if (v[4] !== "-" || v[7] !== "-" || v[10] !== "T" || v[13] !== ":" || v[16] !== ":" || v[19] !== ".") return false;
+  const year = c(0) * 1000 + c(1) * 100 + c(2) * 10 + c(3);
+  const month = c(5) * 10 + c(6);
+  const day = c(8) * 10 + c(9);
+  if (year < 1000 || month < 1 || month > 12 || day < 1) return false;
+  const leap = month === 2 && (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0));
+  if (day > DAYS[month - 1]! + (leap ? 1 : 0)) return false;
+  return c(11) * 10 + c(12) <= 23 && c(14) * 10 + c(15) <= 59 && c(17) * 10 + c(18) <= 59;
 }
