@@ -25,6 +25,9 @@ COPY bin ./bin
 COPY mappings ./mappings
 # Reports and pulled windows go to a volume owned by the non-root user.
 RUN mkdir -p /data/reports /data/spool && chown -R node:node /data
+# The worker's live heap is small; without a cap V8 lets garbage grow RSS to ~300 MB before it
+# collects. 160 MB of old space keeps the peak under 200 MB at the same speed (npm run bench).
+ENV NODE_OPTIONS=--max-old-space-size=160
 ENV MAPPINGS_DIR=/app/mappings \
     TRACEBILL_REPORTS_DIR=/data/reports \
     TRACEBILL_PULL_SPOOL_DIR=/data/spool \
