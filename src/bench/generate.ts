@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { createWriteStream } from "node:fs";
 import { join } from "node:path";
+import { seededRandom } from "../runtime/random.js";
 
 export interface Generated {
   records: number;
@@ -73,17 +74,6 @@ export interface BenchExports {
   totals: Record<string, { input: number; output: number }>;
 }
 
-/** A small deterministic PRNG (mulberry32), so two runs with the same seed write the same numbers. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const hex = (rand: () => number, n: number) => {
   let s = "";
@@ -142,7 +132,7 @@ class Lines {
  */
 export async function generateBenchExports(dir: string, records: number, opts: { tenants?: number; seed?: number } = {}): Promise<BenchExports> {
   const tenants = Array.from({ length: opts.tenants ?? 20 }, (_, i) => `tenant-${String(i + 1).padStart(2, "0")}`);
-  const rand = prng(opts.seed ?? 8);
+  const rand = seededRandom(opts.seed ?? 8);
   const totals: BenchExports["totals"] = Object.fromEntries(tenants.map((t) => [t, { input: 0, output: 0 }]));
   const runs = new Lines(join(dir, "langsmith-runs.jsonl"));
   const traces = new Lines(join(dir, "langfuse-traces.jsonl"));

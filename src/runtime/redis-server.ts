@@ -79,7 +79,8 @@ export async function startRedisServer(opts: StartRedisOptions = {}): Promise<Re
   };
 }
 
-async function waitForPort(port: number, child: ChildProcess, err: () => string): Promise<void> {
+/** Resolves once something accepts connections on 127.0.0.1:port; throws if `child` exits first. */
+export async function waitForPort(port: number, child: ChildProcess, err: () => string): Promise<void> {
   const { Socket } = await import("node:net");
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) throw new Error(`redis-server exited: ${err().trim()}`);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { seededRandom } from "../runtime/random.js";
 import type { DestinationFaults, FaultKind, FaultPlan } from "./sandbox.js";
 
 type Dest = "lago" | "openmeter";
@@ -27,17 +28,7 @@ export const faultPlanSchema = z.strictObject({
 /** Order in which probabilities are laid out on the single draw (new kinds go last, so existing seeds keep their sequences). */
 const KINDS: readonly FaultKind[] = ["status5xx", "html502", "status429", "reset", "acceptThen500", "acceptThenReset"];
 
-/** mulberry32: tiny, fast, and good enough to make fault sequences reproducible. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from "../runtime/random.js";
 
 export interface FaultDecision {
   kind: FaultKind | null;

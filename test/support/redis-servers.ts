@@ -1,10 +1,9 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { findRedisServer, freePort } from "../../src/runtime/redis-server.js";
+import { findRedisServer, freePort, waitForPort as waitForRedisPort } from "../../src/runtime/redis-server.js";
 
 const run = promisify(execFile);
 
@@ -36,20 +35,7 @@ async function stopProc(p: Proc): Promise<void> {
   await exited;
 }
 
-async function waitForPort(port: number, p: Proc): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (p.child.exitCode !== null) throw new Error(`redis-server exited: ${p.stderr().trim()}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = new Socket();
-      s.once("connect", () => { s.destroy(); resolve(true); });
-      s.once("error", () => { s.destroy(); resolve(false); });
-      s.connect(port, "127.0.0.1");
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`redis-server did not open port ${port}: ${p.stderr()}`);
-}
+const waitForPort = (port: number, p: Proc) => waitForRedisPort(port, p.child, p.stderr);
 
 // ── TLS + auth ───────────────────────────────────────────────────────────────────────────────
 
