@@ -63,6 +63,20 @@ export interface PullOptions {
   replay?: boolean;
   /** Told after each window is handed off (and, unless replaying, the watermark moved). */
   onWindow?: (report: WindowReport) => void;
+  /** How long an unfinished item (a run still pending) is read again before it is given up (default 24 h). */
+  unfinishedMaxAgeMs?: number;
+}
+
+/** Items handed off unfinished by earlier pulls, read again by id at the start of this one. */
+export interface UnfinishedReport {
+  /** Read again this run. */
+  revisited: number;
+  /** Finished since: handed off again (now billable), and forgotten. */
+  finished: number;
+  /** Still running: kept for the next pull. */
+  stillRunning: number;
+  /** First seen longer ago than `unfinishedMaxAgeMs`: given up (never billed), by id. */
+  abandoned: string[];
 }
 
 export interface PullResult {
@@ -74,9 +88,12 @@ export interface PullResult {
   watermark: number | null;
   /** The end this run aimed at: min(to, now - lag). */
   until: number;
+  /** Present when earlier pulls left unfinished items. */
+  unfinished?: UnfinishedReport;
 }
 
 const DEFAULT_LEASE_MS = 10 * 60_000;
+export const DEFAULT_UNFINISHED_MAX_AGE_MS = 24 * 3_600_000;
 
 /** Reads one window and hands it off page by page. `beforePage` may throw to stop (lost lease). */
 export async function pullWindow(
@@ -140,18 +157,79 @@ export async function runPull(opts: PullOptions): Promise<PullResult> {
     if (start === undefined) {
       throw new UserError(`${stream.platform} project ${stream.project} has never been pulled: give a start (--from, or TRACEBILL_PULL_START)`);
     }
+    const unfinished = await revisitUnfinished(opts, stream, sink, lease, clock);
     for (let w = start; w < until && windows.length < max; ) {
       const window: TimeWindow = { from: w, to: nextBoundary(w, opts.windowMs, until) };
-      windows.push(await handOff(opts.source, { stream, window }, sink, lease));
+      const running: string[] = [];
+      windows.push(await handOff(opts.source, { stream, window }, watchUnfinished(opts.source, sink, running), lease));
+      // Before the watermark moves past them: a crash in between re-reads the window, no run is lost.
+      await opts.store.addUnfinished(stream, running, clock.now());
       await lease.advance(expected, window.to);
       expected = w = window.to;
       opts.onWindow?.(windows.at(-1)!);
     }
-    return { status: windows.length ? "pulled" : "up-to-date", stream, windows, watermark: expected, until };
+    const status = windows.length || unfinished?.finished ? "pulled" : "up-to-date";
+    return { status, stream, windows, watermark: expected, until, ...(unfinished ? { unfinished } : {}) };
   } finally {
     clearInterval(heartbeat);
     await lease.release();
   }
+}
+
+/** The sink, noting the ids of unfinished items it is handed. */
+function watchUnfinished(source: PullSource, sink: WindowSink, into: string[]): WindowSink {
+  const idOf = source.unfinishedId?.bind(source);
+  if (!idOf) return sink;
+  return {
+    ...sink,
+    page: async (items, ctx) => {
+      for (const i of items) {
+        const id = idOf(i);
+        if (id) into.push(id);
+      }
+      await sink.page(items, ctx);
+    },
+  };
+}
+
+/**
+ * Reads again, by id, what earlier pulls handed off unfinished. The finished ones are handed off
+ * as one extra window named after this run's time (its own spool directory: it can never replace
+ * a time window's), with the context they need; then they are forgotten. A crash before that
+ * reads them again next time, and the ledger's idempotency keys make the second hand-off a no-op.
+ */
+async function revisitUnfinished(opts: PullOptions, stream: StreamKey, sink: WindowSink, lease: StreamLease, clock: Clock): Promise<UnfinishedReport | undefined> {
+  const src = opts.source;
+  if (!src.revisit || !src.unfinishedId) return undefined;
+  const list = await opts.store.unfinished(stream);
+  if (!list.length) return undefined;
+  const now = clock.now();
+  const maxAge = opts.unfinishedMaxAgeMs ?? DEFAULT_UNFINISHED_MAX_AGE_MS;
+  const abandoned = list.filter((u) => now - u.seenAt > maxAge).map((u) => u.id);
+  const live = list.filter((u) => now - u.seenAt <= maxAge).map((u) => u.id);
+  const pages: PulledItem[][] = [];
+  const finished: string[] = [];
+  let stillRunning = 0;
+  if (live.length) {
+    for await (const page of src.revisit(live)) {
+      const keep = page.filter((i) => {
+        if (i.context) return true;
+        if (src.unfinishedId!(i)) {
+          stillRunning++;
+          return false;
+        }
+        finished.push(String((i.raw as { id?: unknown }).id));
+        return true;
+      });
+      if (keep.length) pages.push(keep);
+    }
+  }
+  if (finished.length) {
+    const replay: PullSource = { platform: src.platform, project: () => src.project(), read: async function* () { yield* pages; } };
+    await handOff(replay, { stream, window: { from: now, to: now + 1 } }, sink, lease);
+  }
+  await opts.store.removeUnfinished(stream, [...finished, ...abandoned]);
+  return { revisited: live.length, finished: finished.length, stillRunning, abandoned };
 }
 
 async function handOff(source: PullSource, ctx: WindowContext, sink: WindowSink, lease?: StreamLease): Promise<WindowReport> {

@@ -85,6 +85,9 @@ export async function startScheduledPull(deps: ScheduledPullDeps): Promise<Sched
     });
     const items = result.windows.reduce((a, w) => a + w.items, 0);
     if (result.status === "busy") deps.logger.debug({ platform }, "pull skipped: another puller holds the stream");
+    const u = result.unfinished;
+    if (u) deps.logger.info({ platform, revisited: u.revisited, finished: u.finished, stillRunning: u.stillRunning, abandoned: u.abandoned.length }, "unfinished runs read again");
+    if (u?.abandoned.length) deps.logger.warn({ platform, ids: u.abandoned.slice(0, 20) }, "runs still unfinished after the maximum age: given up, not billed");
     return { ...result, windows: result.windows.length, items };
   }
 

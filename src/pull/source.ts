@@ -37,6 +37,13 @@ export interface PullSource {
    * the window's records need. Throws (PullApiError) when the API fails for good.
    */
   read(window: TimeWindow): AsyncIterable<PulledItem[]>;
+  /**
+   * Optional: the id of an item the platform has not finished yet (a LangSmith run still
+   * `pending`, no end time): it bills nothing now, so the pull reads it again later by id.
+   */
+  unfinishedId?(item: PulledItem): string | undefined;
+  /** With `unfinishedId`: the items again by id, then the context items they need. */
+  revisit?(ids: string[]): AsyncIterable<PulledItem[]>;
 }
 
 /** Where a pull stream's watermark lives: one per (platform, project). */

@@ -67,13 +67,38 @@ export function langSmithPullSource(client: LangSmithClient, project: string): P
         }
         yield page.map((raw) => ({ kind: "run", raw }));
       }
-      const missing = [...traceIds].filter((t) => !runIds.has(t));
-      for (let i = 0; i < missing.length; i += CONTEXT_PAGE) {
-        const roots = await client.runsById(id, missing.slice(i, i + CONTEXT_PAGE));
-        if (roots.length) yield roots.map((raw) => ({ kind: "run", raw, context: true }));
+      yield* contextRoots(id, traceIds, runIds);
+    },
+    unfinishedId(item: PulledItem): string | undefined {
+      const r = item.raw as { id?: unknown; run_type?: unknown; status?: unknown; end_time?: unknown };
+      // Only model calls bill; one still running has no end time and no final usage yet.
+      const running = r.status === "pending" || (r.status !== "error" && (r.end_time === null || r.end_time === undefined));
+      return !item.context && r.run_type === "llm" && running && typeof r.id === "string" ? r.id : undefined;
+    },
+    async *revisit(ids: string[]): AsyncGenerator<PulledItem[]> {
+      const id = await projectId();
+      const traceIds = new Set<string>();
+      const runIds = new Set<string>();
+      for (let i = 0; i < ids.length; i += CONTEXT_PAGE) {
+        const runs = await client.runsById(id, ids.slice(i, i + CONTEXT_PAGE));
+        for (const r of runs) {
+          runIds.add(r.id);
+          if (r.trace_id) traceIds.add(r.trace_id);
+        }
+        if (runs.length) yield runs.map((raw) => ({ kind: "run", raw }));
       }
+      yield* contextRoots(id, traceIds, runIds);
     },
   };
+
+  /** The root runs of `traceIds` not among `runIds` (a root's id is its trace id), as context. */
+  async function* contextRoots(id: string, traceIds: Set<string>, runIds: Set<string>): AsyncGenerator<PulledItem[]> {
+    const missing = [...traceIds].filter((t) => !runIds.has(t));
+    for (let i = 0; i < missing.length; i += CONTEXT_PAGE) {
+      const roots = await client.runsById(id, missing.slice(i, i + CONTEXT_PAGE));
+      if (roots.length) yield roots.map((raw) => ({ kind: "run" as const, raw, context: true }));
+    }
+  }
 }
 
 /** A lookup cached for the source's life, except a failed one: the next run asks again. */

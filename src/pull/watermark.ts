@@ -47,9 +47,30 @@ export class WatermarkStore {
   constructor(private readonly redis: Redis, private readonly prefix: string) {}
 
   /** Both keys share one hash tag, so the Lua scripts work on Redis Cluster. */
-  keys(stream: StreamKey): { lock: string; watermark: string } {
+  keys(stream: StreamKey): { lock: string; watermark: string; unfinished: string } {
     const tag = `{pull:${stream.platform}:${encodeURIComponent(stream.project)}}`;
-    return { lock: `${this.prefix}:${tag}:lock`, watermark: `${this.prefix}:${tag}:watermark` };
+    return { lock: `${this.prefix}:${tag}:lock`, watermark: `${this.prefix}:${tag}:watermark`, unfinished: `${this.prefix}:${tag}:unfinished` };
+  }
+
+  /**
+   * Items handed off while the platform had not finished them (a LangSmith run still pending):
+   * remembered with when they were first seen, so later pulls read them again by id.
+   */
+  async addUnfinished(stream: StreamKey, ids: string[], seenAt: number): Promise<void> {
+    if (!ids.length) return;
+    await this.redis.zadd(this.keys(stream).unfinished, "NX", ...ids.flatMap((id) => [seenAt, id]));
+  }
+
+  /** Unfinished items, oldest first, with when they were first seen (epoch ms). */
+  async unfinished(stream: StreamKey): Promise<{ id: string; seenAt: number }[]> {
+    const raw = await this.redis.zrange(this.keys(stream).unfinished, 0, -1, "WITHSCORES");
+    const out: { id: string; seenAt: number }[] = [];
+    for (let i = 0; i < raw.length; i += 2) out.push({ id: raw[i]!, seenAt: Number(raw[i + 1]) });
+    return out;
+  }
+
+  async removeUnfinished(stream: StreamKey, ids: string[]): Promise<void> {
+    if (ids.length) await this.redis.zrem(this.keys(stream).unfinished, ...ids);
   }
 
   /** Every stream whose watermark ever moved (platform␟project), for `tracebill status`. */

@@ -27,6 +27,8 @@ export interface LangSmithStandin extends Standin {
   apiKey: string;
   projects: LangSmithProject[];
   addRuns(items: Json[]): void;
+  /** A run changes on the platform (a pending run finishes): replaces the stored run of the same id. */
+  updateRuns(items: Json[]): void;
 }
 
 type Condition = (t: number) => boolean;
@@ -55,6 +57,14 @@ export async function startLangSmithStandin(opts: LangSmithStandinOptions = {}):
     }
   };
   addRuns(opts.runs ?? []);
+  const updateRuns = (items: Json[]) => {
+    for (const item of items) {
+      const at = runs.findIndex((r) => r.raw["id"] === item["id"]);
+      if (at < 0) throw new Error(`stand-in has no run ${String(item["id"])} to update`);
+      runs.splice(at, 1);
+      addRuns([item]);
+    }
+  };
 
   function route(req: StandinRequest): StandinReply {
     if (req.headers["x-api-key"] !== apiKey) {
@@ -132,7 +142,7 @@ export async function startLangSmithStandin(opts: LangSmithStandinOptions = {}):
   }
 
   const server = await startStandin(route, opts);
-  return { ...server, apiKey, projects, addRuns };
+  return { ...server, apiKey, projects, addRuns, updateRuns };
 }
 
 /**
