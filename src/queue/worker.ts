@@ -53,7 +53,9 @@ export function jobDefaults(config: Config) {
   return {
     attempts: config.maxAttempts,
     backoff: { type: "tracebill" },
-    removeOnComplete: { age: 86_400, count: 50_000 },
+    // A completed deliver job keeps its 100 events in Redis (~600 B each): keep few, briefly. They
+    // only make a resumed ingest's re-added batches no-ops, and the ledger makes those no-ops anyway.
+    removeOnComplete: { age: 3_600, count: 1_000 },
     removeOnFail: { age: 7 * 86_400 },
   };
 }
