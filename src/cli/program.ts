@@ -229,7 +229,9 @@ export function buildProgram(): Command {
     .option("--port <port>", "port on 127.0.0.1", "4000")
     .option("--lago-key <key>", "API key the Lago side accepts", "sandbox-lago-key")
     .option("--openmeter-key <key>", "API key the OpenMeter side accepts", "sandbox-openmeter-key")
-    .action(async (o: { port: string; lagoKey: string; openmeterKey: string }) => {
+    .option("--customers <ids>", "seed like the demo: these customers (comma-separated), one active subscription each, and the mapping set's metrics")
+    .option("--mapping <path>", "mapping set whose metrics --customers seeds (default: the shipped mappings)")
+    .action(async (o: { port: string; lagoKey: string; openmeterKey: string; customers?: string; mapping?: string }) => {
       const { sandboxCommand } = await import("./commands/sandbox.js");
       await run(() => sandboxCommand(o))();
     });

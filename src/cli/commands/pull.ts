@@ -106,6 +106,15 @@ export async function pullCommand(platform: string, opts: PullCommandOptions, de
 }
 
 function summary(r: PullResult): string {
+  const u = r.unfinished;
+  const revisit = u
+    ? `\n${u.revisited} unfinished run(s) read again: ${u.finished} finished (handed off now), ${u.stillRunning} still running` +
+      (u.abandoned.length ? `; ${u.abandoned.length} given up after the maximum age (not billed): ${u.abandoned.slice(0, 5).join(", ")}` : "")
+    : "";
+  return windowsSummary(r) + revisit;
+}
+
+function windowsSummary(r: PullResult): string {
   const what = `${r.stream.platform} project ${r.stream.project}`;
   const wm = r.watermark === null ? "none" : iso(r.watermark);
   const items = r.windows.reduce((a, w) => a + w.items, 0);
