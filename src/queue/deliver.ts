@@ -74,7 +74,7 @@ export function deliverProcessor(deps: DeliverDeps) {
       logger.info({ destination, downForMs: Date.now() - outage.since }, "destination answers again; delivery resumed");
     }
     const occ = (i: number) => `${batch}:${i}`;
-    const settle = (idx: number[], status: SettleStatus) => progress.settle(syncId, idx.map(occ), status);
+    const settle = (idx: number[], status: SettleStatus) => progress.settle(syncId, destination, idx.map(occ), status);
 
     // Occurrences by event id: an export can hold the same call twice; it is sent once.
     const byId = new Map<string, number[]>();

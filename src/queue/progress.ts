@@ -1,10 +1,11 @@
 import type { Redis } from "ioredis";
 import type { Exclusions, Quarantined } from "../model/index.js";
-import { recordSettled } from "./activity.js";
+import { recordSettled, type SettledStatus } from "./activity.js";
 import type { SyncSummary } from "../reconcile/reconcile.js";
 import type { InputSummary } from "./jobs.js";
 
-export type SettleStatus = "delivered" | "already" | "dead";
+/** How an event occurrence of a sync ended (the same statuses the throughput counters keep). */
+export type SettleStatus = SettledStatus;
 
 export interface SyncSnapshot {
   syncId: string;
@@ -90,24 +91,14 @@ export class SyncProgress {
     }));
   }
 
-  async settle(syncId: string, eventIds: string[], status: SettleStatus): Promise<number> {
+  /** Settles occurrences of `destination`'s sync (the deliver job knows both). */
+  async settle(syncId: string, destination: string, eventIds: string[], status: SettleStatus): Promise<number> {
     if (eventIds.length === 0) return 0;
     const cmd = (this.redis as unknown as { tbSettle(...a: string[]): Promise<number> }).tbSettle;
     const n = await cmd.call(this.redis, this.key(syncId), `${this.key(syncId)}:settled`, ...eventIds, status);
     // Throughput for `tracebill status`: another hash slot, so outside the script; never fails a delivery.
-    if (n > 0) await recordSettled(this.redis, this.prefix, await this.destinationOf(syncId), status, n).catch(() => undefined);
+    if (n > 0) await recordSettled(this.redis, this.prefix, destination, status, n).catch(() => undefined);
     return n;
-  }
-
-  private readonly destinations = new Map<string, string>();
-  private async destinationOf(syncId: string): Promise<string> {
-    let d = this.destinations.get(syncId);
-    if (d === undefined) {
-      d = (await this.redis.hget(this.key(syncId), "destination")) ?? "";
-      if (this.destinations.size >= 1000) this.destinations.clear();
-      this.destinations.set(syncId, d);
-    }
-    return d;
   }
 
   /** The newest sync to `destination` (with when it started), or null. */
