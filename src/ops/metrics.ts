@@ -5,6 +5,7 @@
  * global one), so several workers — in tests, several in one process — each expose their own.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { ROW_STATUSES } from "../reconcile/reconcile.js";
 
 /** A queue whose job counts are read on each scrape (a BullMQ Queue fits). */
 export interface CountableQueue {
@@ -63,7 +64,7 @@ export const noMetrics: PipelineMetrics = {
 };
 
 /** Row statuses a reconciliation can report besides "matched" (reconcile/reconcile.ts's RowStatus). */
-export const MISMATCH_STATUSES = ["missing", "excess", "unbillable", "pending", "late"] as const;
+export const MISMATCH_STATUSES = ROW_STATUSES.filter((s) => s !== "matched");
 
 /** BullMQ job states exported as queue depth. */
 export const QUEUE_STATES = ["waiting", "active", "delayed", "prioritized", "waiting-children", "failed", "paused"] as const;
