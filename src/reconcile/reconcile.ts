@@ -147,6 +147,11 @@ export interface Report extends Omit<ReportInput, "sent" | "held" | "recent" | "
   periodUsage?: PeriodUsageRow[];
 }
 
+/** The scope that makes a customer × metric unbillable (a scope names a customer, a metric, or both). */
+export function unbillableScopeOf(scopes: readonly UnbillableScope[], customer: string, metric: string): UnbillableScope | undefined {
+  return scopes.find((u) => (u.customer !== undefined || u.metric !== undefined) && (u.customer === undefined || u.customer === customer) && (u.metric === undefined || u.metric === metric));
+}
+
 /** Values are token counts or money; allow only float noise from summing. */
 export function sameQuantity(a: number, b: number): boolean {
   return Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
@@ -201,7 +206,7 @@ export function reconcile(input: ReportInput): Report {
     const k = rowKey(r);
     const lateValue = late.get(k) ?? 0;
     if (lateValue > 0) r.late = lateValue;
-    const scope = input.unbillable?.find((u) => (u.customer === undefined || u.customer === r.customer) && (u.metric === undefined || u.metric === r.metric) && (u.customer !== undefined || u.metric !== undefined));
+    const scope = unbillableScopeOf(input.unbillable ?? [], r.customer, r.metric);
     const fresh = recent.get(k) ?? 0;
     if (scope) {
       r.status = "unbillable";

@@ -4,7 +4,7 @@ import type { Ledger } from "../ledger/ledger.js";
 import type { Destination } from "../model/index.js";
 import type { BillingSink, OpenPeriod, ReadTotalsQuery } from "../sinks/sink.js";
 import { emptyExclusions, mergeExclusions, type Exclusions, type UsageTotal } from "../model/index.js";
-import { reconcile, type PeriodUsageInput, type Report, type SyncSummary, type UnbillableScope } from "./reconcile.js";
+import { reconcile, unbillableScopeOf, type PeriodUsageInput, type Report, type SyncSummary, type UnbillableScope } from "./reconcile.js";
 import { renderCsv } from "./report/csv.js";
 import { renderHtml } from "./report/html.js";
 import { renderJson } from "./report/json.js";
@@ -61,14 +61,14 @@ async function unbillableScopes(o: RunReconcileOptions, metrics: ReadTotalsQuery
  * over the same whole UTC days, per customer × metric (all models): a difference here is what
  * the invoice being built will get wrong, even when every event is present.
  */
-async function periodUsageOf(o: RunReconcileOptions, periods: OpenPeriod[], metrics: ReadTotalsQuery["metrics"], unbillable: UnbillableScope[], recent: UsageTotal[]): Promise<PeriodUsageInput[]> {
+async function periodUsageOf(ledgerTotals: LedgerTotals, periods: OpenPeriod[], metrics: ReadTotalsQuery["metrics"], unbillable: UnbillableScope[], recent: UsageTotal[]): Promise<PeriodUsageInput[]> {
   const out: PeriodUsageInput[] = [];
   for (const p of periods) {
     if (!p.usage) continue;
     const days = dayWindow(new Date(p.from), new Date(p.to));
-    const sent = (await o.ledger.totals(o.destination, days.from, days.to)).filter((t) => t.customer === p.customer);
+    const sent = (await ledgerTotals(days.from, days.to)).filter((t) => t.customer === p.customer);
     for (const m of metrics) {
-      if (unbillable.some((u) => (u.customer === undefined || u.customer === p.customer) && (u.metric === undefined || u.metric === m.metric))) continue;
+      if (unbillableScopeOf(unbillable, p.customer, m.metric)) continue;
       const mine = sent.filter((t) => t.metric === m.metric);
       const code = m.destinations?.lago?.code ?? m.metric;
       const charge = p.usage.find((u) => u.code === code);
@@ -95,9 +95,23 @@ function syncExclusions(syncs: SyncSummary[] | undefined): { exclusions?: Exclus
   return { exclusions: total };
 }
 
+/** The ledger's totals over [from, to), read once per span however many customers ask (their periods usually coincide). */
+type LedgerTotals = (from: Date, to: Date) => Promise<UsageTotal[]>;
+
+function memoLedgerTotals(o: RunReconcileOptions): LedgerTotals {
+  const read = new Map<string, Promise<UsageTotal[]>>();
+  return (from, to) => {
+    const key = `${from.toISOString()}/${to.toISOString()}`;
+    let totals = read.get(key);
+    if (!totals) read.set(key, (totals = o.ledger.totals(o.destination, from, to)));
+    return totals;
+  };
+}
+
 export async function runReconcile(o: RunReconcileOptions): Promise<Report> {
   const window = dayWindow(o.from, o.to);
-  const sent = await o.ledger.totals(o.destination, window.from, window.to);
+  const ledgerTotals = memoLedgerTotals(o);
+  const sent = await ledgerTotals(window.from, window.to);
   const customers = [...new Set(sent.map((t) => t.customer))].sort();
   const known = new Map(o.metrics.map((m) => [m.metric, m]));
   for (const t of sent) if (!known.has(t.metric)) known.set(t.metric, { metric: t.metric, valueProperty: "value" });
@@ -112,11 +126,11 @@ export async function runReconcile(o: RunReconcileOptions): Promise<Report> {
     const start = dayWindow(new Date(p.from), new Date(p.from)).from;
     const end = start < window.to ? start : window.to;
     if (end <= window.from) continue;
-    lateSent.push(...(await o.ledger.totals(o.destination, window.from, end)).filter((t) => t.customer === p.customer));
+    lateSent.push(...(await ledgerTotals(window.from, end)).filter((t) => t.customer === p.customer));
   }
   const pendingMinutes = o.pendingMinutes ?? DEFAULT_PENDING_MINUTES[o.destination];
   const recent = o.recent ?? (customers.length && o.ledger.recentTotals && pendingMinutes > 0 ? await o.ledger.recentTotals(o.destination, pendingMinutes) : []);
-  const periodUsage = await periodUsageOf(o, periods, [...known.values()], unbillable, recent);
+  const periodUsage = await periodUsageOf(ledgerTotals, periods, [...known.values()], unbillable, recent);
   const letters = await o.ledger.deadLetters(o.destination, 100_000);
   const inWindow = letters.filter((l) => {
     const t = Date.parse(l.event.timestamp);
