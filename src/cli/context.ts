@@ -20,10 +20,14 @@ export function sinkFor(config: Config, d: Destination): BillingSink {
 }
 
 /** Every destination whose URL and key are both set. */
+/** Both the destination's URL and key are set (half a pair is reported by `config check`, not used). */
+export function isConfigured(config: Config, d: Destination): boolean {
+  return d === "lago" ? Boolean(config.lago.apiUrl && config.lago.apiKey) : Boolean(config.openmeter.url && config.openmeter.apiKey);
+}
+
 export function configuredSinks(config: Config): Partial<Record<Destination, BillingSink>> {
   const out: Partial<Record<Destination, BillingSink>> = {};
-  if (config.lago.apiUrl && config.lago.apiKey) out.lago = sinkFor(config, "lago");
-  if (config.openmeter.url && config.openmeter.apiKey) out.openmeter = sinkFor(config, "openmeter");
+  for (const d of DESTINATIONS) if (isConfigured(config, d)) out[d] = sinkFor(config, d);
   return out;
 }
 
@@ -52,15 +56,11 @@ export async function connectRedis(config: Config): Promise<Redis> {
     redis.disconnect();
     const why = [e, last].map((x) => (x instanceof Error ? x.message : "")).find((m) => /NOAUTH|WRONGPASS|AUTH|certificate|self.signed|SSL|TLS|EPROTO/i.test(m));
     const because = why ? ` (${why.split("\n")[0]})` : "";
-    throw new UserError(`Cannot reach Redis at REDIS_URL (${redactUrl(config.redisUrl)})${because}. Start one (redis-server) or set REDIS_URL.`);
+    throw new UserError(`Cannot reach Redis at REDIS_URL (${describeRedisTarget(config.redisUrl)})${because}. Start one (redis-server) or set REDIS_URL.`);
   }
   return redis;
 }
 
-/** The connection string for logs and messages: no password, TLS / cluster settings spelled out. */
-export function redactUrl(u: string): string {
-  return describeRedisTarget(u);
-}
 
 export function baseContext(): { config: Config; logger: Logger } {
   const config = loadConfig();

@@ -8,7 +8,8 @@ import { lastReconcileRuns, readThroughput, type ReconcileRun, type Throughput }
 import { INGEST_QUEUE, bullPrefix, deliverQueue } from "../../queue/jobs.js";
 import { SyncProgress } from "../../queue/progress.js";
 import { RECONCILE_QUEUE } from "../../queue/reconcile-schedule.js";
-import { baseContext, connectRedis, ledgerFor, redactUrl } from "../context.js";
+import { describeRedisTarget } from "../../runtime/redis-client.js";
+import { baseContext, connectRedis, isConfigured, ledgerFor } from "../context.js";
 import { table } from "../table.js";
 
 export interface StatusOptions {
@@ -74,7 +75,7 @@ export async function readStatus(redis: Redis, config: Config, now = new Date())
     const last = await progress.latest(d);
     destinations.push({
       destination: d,
-      configured: d === "lago" ? Boolean(config.lago.apiUrl && config.lago.apiKey) : Boolean(config.openmeter.url && config.openmeter.apiKey),
+      configured: isConfigured(config, d),
       deadLetters: await ledger.deadLetterCount(d),
       throughput: await readThroughput(redis, config.queuePrefix, d, now.getTime()),
       lastSync: last
@@ -92,7 +93,7 @@ export async function readStatus(redis: Redis, config: Config, now = new Date())
     watermark: s.watermark === null ? null : new Date(s.watermark).toISOString(),
     updatedAt: s.updatedAt,
   }));
-  return { redis: redactUrl(config.redisUrl), queuePrefix: config.queuePrefix, generatedAt: now.toISOString(), queues, destinations, pulls };
+  return { redis: describeRedisTarget(config.redisUrl), queuePrefix: config.queuePrefix, generatedAt: now.toISOString(), queues, destinations, pulls };
 }
 
 export function formatStatus(s: Status): string {

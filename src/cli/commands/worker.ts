@@ -4,7 +4,8 @@ import { createMetrics } from "../../ops/metrics.js";
 import { startScheduledPullToIngest } from "../../pull/deliver.js";
 import { startScheduledReconcile } from "../../queue/reconcile-schedule.js";
 import { redisConnection, startWorker } from "../../queue/worker.js";
-import { baseContext, configuredSinks, connectRedis, ledgerFor, redactUrl } from "../context.js";
+import { describeRedisTarget } from "../../runtime/redis-client.js";
+import { baseContext, configuredSinks, connectRedis, ledgerFor } from "../context.js";
 
 /** Runs the BullMQ workers until SIGTERM/SIGINT, then drains in-flight jobs and exits 0. */
 export async function workerCommand(): Promise<number> {
@@ -43,7 +44,7 @@ export async function workerCommand(): Promise<number> {
   // Scheduled API pull, when TRACEBILL_PULL_DESTINATION and platform credentials are set.
   const pulling = await startScheduledPullToIngest({ config, pull: config.pull, logger });
   if (pulling) logger.info({ destination: config.pull.destination, everyMinutes: config.pull.everyMs / 60_000 }, "scheduled pull on");
-  logger.info({ redis: redactUrl(config.redisUrl) }, "tracebill worker running; SIGTERM to stop");
+  logger.info({ redis: describeRedisTarget(config.redisUrl) }, "tracebill worker running; SIGTERM to stop");
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, "shutting down: finishing in-flight jobs");
