@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions as TlsOptions } from "node:tls";
+import calculateSlot from "cluster-key-slot";
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
 
 /**
@@ -143,26 +144,9 @@ export function describeRedisTarget(connection: string): string {
 
 // ── pipelines on a cluster ───────────────────────────────────────────────────────────────────
 
-const CRC16_TABLE = (() => {
-  const t = new Uint16Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i << 8;
-    for (let j = 0; j < 8; j++) c = c & 0x8000 ? ((c << 1) ^ 0x1021) & 0xffff : (c << 1) & 0xffff;
-    t[i] = c;
-  }
-  return t;
-})();
-
-/** The Redis Cluster hash slot of a key (CRC16/XMODEM of its hash tag, or of the whole key). */
+/** The Redis Cluster hash slot of a key, as ioredis computes it (the cluster-key-slot package). */
 export function keySlot(key: string): number {
-  const open = key.indexOf("{");
-  if (open >= 0) {
-    const close = key.indexOf("}", open + 1);
-    if (close > open + 1) key = key.slice(open + 1, close);
-  }
-  let crc = 0;
-  for (const b of Buffer.from(key, "utf8")) crc = ((crc << 8) & 0xffff) ^ CRC16_TABLE[((crc >> 8) ^ b) & 0xff]!;
-  return crc & 16383;
+  return calculateSlot(key);
 }
 
 type Pipeline = ReturnType<Redis["pipeline"]>;
