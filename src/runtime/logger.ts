@@ -40,10 +40,15 @@ export function secretsFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
   const out = new Set<string>();
   for (const s of raw) {
     if (s.length < MIN_SECRET_LENGTH) continue;
-    for (const form of [s, encodeURIComponent(s), JSON.stringify(s).slice(1, -1)]) out.add(form);
+    for (const form of secretForms(s)) out.add(form);
   }
   // Longest first, so a secret that contains another is masked whole.
   return [...out].sort((a, b) => b.length - a.length);
+}
+
+/** Every form in which a secret can reach a text: raw, URI-encoded (URLs) and JSON-escaped (error bodies). */
+export function secretForms(s: string): string[] {
+  return [...new Set([s, encodeURIComponent(s), JSON.stringify(s).slice(1, -1)])];
 }
 
 function safeDecode(s: string): string {

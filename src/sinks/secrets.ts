@@ -1,4 +1,5 @@
 import { UserError } from "../model/index.js";
+import { secretForms } from "../runtime/logger.js";
 
 const MASK = "[redacted]";
 
@@ -11,9 +12,7 @@ export function redact(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const s of secrets) {
     if (!s) continue;
-    for (const form of new Set([s, JSON.stringify(s).slice(1, -1), encodeURIComponent(s)])) {
-      out = out.split(form).join(MASK);
-    }
+    for (const form of secretForms(s)) out = out.split(form).join(MASK);
   }
   return out;
 }
