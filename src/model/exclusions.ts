@@ -62,10 +62,11 @@ function reasonOf(error: string | null): string {
 }
 
 /**
- * Adds one record and what the mappings made of it. `payer` is who the record would bill (for
- * calls that did not bill); a billed call's cache reads go to its events' customers pro-rata.
+ * Adds one record and what the mappings made of it. `payer` says who the record would bill (for
+ * failed calls and cache hits; asked only for those, since naming the customer evaluates the
+ * mapping); a billed call's cache reads go to its events' customers pro-rata.
  */
-export function addRecord(x: Exclusions, r: TraceRecord, events: readonly BillableEvent[], skips: readonly { reason: string; code?: string }[], payer?: string): void {
+export function addRecord(x: Exclusions, r: TraceRecord, events: readonly BillableEvent[], skips: readonly { reason: string; code?: string }[], payer: () => string | undefined = () => undefined): void {
   x.records++;
   for (const s of skips) x.skipped[s.reason] = (x.skipped[s.reason] ?? 0) + 1;
   if (events.length > 0) {
@@ -89,7 +90,7 @@ export function addRecord(x: Exclusions, r: TraceRecord, events: readonly Billab
   }
   if (!r.isModelCall) return;
   if (r.status === "error") {
-    const row = customerRow(x, payer ?? "");
+    const row = customerRow(x, payer() ?? "");
     row.failed++;
     row.failedTokens += tokensOf(r);
     const reason = reasonOf(r.error);
@@ -99,7 +100,7 @@ export function addRecord(x: Exclusions, r: TraceRecord, events: readonly Billab
     x.failedReasons.sort((a, b) => b.calls - a.calls || a.reason.localeCompare(b.reason));
     if (x.failedReasons.length > MAX_REASONS) x.failedReasons.length = MAX_REASONS;
   } else if (r.cacheHit || r.replaySignal) {
-    const row = customerRow(x, payer ?? "");
+    const row = customerRow(x, payer() ?? "");
     row.cacheHits++;
     row.cacheHitTokens += tokensOf(r);
   } else if (r.status === "success" && skips.some((s) => s.code === "no-customer")) {

@@ -37,7 +37,7 @@ export class ExclusionCounter {
   flush(): void {
     const r = this.current;
     if (r && this.inWindow(r)) {
-      addRecord(this.target, r, this.events, this.skips, this.events.length ? undefined : payerOf(this.mappings, r));
+      addRecord(this.target, r, this.events, this.skips, () => payerOf(this.mappings, r));
     }
     this.current = undefined;
     this.events = [];

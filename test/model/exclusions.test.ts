@@ -20,10 +20,10 @@ describe("exclusions tally", () => {
 
   it("counts cache hits, failed calls (with their errors) and unattributed calls of records that did not bill", () => {
     const x = emptyExclusions("test");
-    addRecord(x, traceRecord({ recordId: "hit", cacheHit: true, usage: usage({ input: 120, output: 30 }) }), [], [{ reason: "cache hit" }], "globex");
-    addRecord(x, traceRecord({ recordId: "replay", replaySignal: "cost 0", usage: usage({ input: 10, output: 5 }) }), [], [{ reason: "replay" }], "globex");
-    addRecord(x, traceRecord({ recordId: "f1", status: "error", error: "RateLimitError: 429\nTraceback…", usage: null }), [], [{ reason: "failed" }], "acme");
-    addRecord(x, traceRecord({ recordId: "f2", status: "error", error: "RateLimitError: 429", usage: usage({ input: 50, output: 0 }) }), [], [{ reason: "failed" }], "acme");
+    addRecord(x, traceRecord({ recordId: "hit", cacheHit: true, usage: usage({ input: 120, output: 30 }) }), [], [{ reason: "cache hit" }], () => "globex");
+    addRecord(x, traceRecord({ recordId: "replay", replaySignal: "cost 0", usage: usage({ input: 10, output: 5 }) }), [], [{ reason: "replay" }], () => "globex");
+    addRecord(x, traceRecord({ recordId: "f1", status: "error", error: "RateLimitError: 429\nTraceback…", usage: null }), [], [{ reason: "failed" }], () => "acme");
+    addRecord(x, traceRecord({ recordId: "f2", status: "error", error: "RateLimitError: 429", usage: usage({ input: 50, output: 0 }) }), [], [{ reason: "failed" }], () => "acme");
     addRecord(x, traceRecord({ recordId: "f3", status: "error", error: null, usage: null }), [], [{ reason: "failed" }]);
     addRecord(x, traceRecord({ recordId: "anon", attributes: {}, usage: usage({ input: 60, output: 10 }) }), [], [{ reason: "no customer", code: "no-customer" }]);
     // A chain run that did not bill is not a call: only its skip reason counts.
@@ -50,8 +50,8 @@ describe("exclusions tally", () => {
     ];
     records.forEach((make, i) => {
       const [r, e, s, p] = make();
-      addRecord(one, r, e, s, p);
-      addRecord(i === 0 ? a : b, r, e, s, p);
+      addRecord(one, r, e, s, () => p);
+      addRecord(i === 0 ? a : b, r, e, s, () => p);
     });
     addQuarantine(one, { input: "f", position: "line 3", reason: "invalid JSON" });
     addQuarantine(b, { input: "f", position: "line 3", reason: "invalid JSON" });
