@@ -97,6 +97,9 @@ return out
  * KEYS: [epochs, cur, seq, nolegacy]
  * ARGV: [ttl, window, fill, fbase, lbase, n, (fp, route, key, aggKey, field, value)...]
  */
+/** Event keys per Lua call: bounds how long one call holds Redis. */
+const CHUNK = 1000;
+
 /** How far back `recentTotals` can look: per-minute aggregates are kept this long. */
 export const RECENT_MINUTES = 120;
 
@@ -134,6 +137,21 @@ elseif now - ct0 >= win then
   open(d, true)
 end
 local written, buckets, aggs = {}, {}, {}
+-- Per hash and field, the batch's events are counted once and their whole values summed once
+-- (exact: below 1e12 each, at most ${CHUNK} of them, far under 2^53); any other value is added as it comes.
+local tallies, tallyOf = {}, {}
+local function tally(key, field, value)
+  local id = key .. '\0' .. field
+  local t = tallyOf[id]
+  if not t then t = { key, field, 0, 0, false }; tallyOf[id] = t; tallies[#tallies + 1] = t end
+  t[4] = t[4] + 1
+  if #value <= 12 and string.match(value, '^%-?%d+$') then
+    t[3] = t[3] + tonumber(value)
+    t[5] = true
+  else
+    redis.call('HINCRBYFLOAT', key, 'v' .. field, value)
+  end
+end
 local added = 0
 local recent = KEYS[5] .. math.floor(now / 60)
 for i = 0, n - 1 do
@@ -147,15 +165,17 @@ for i = 0, n - 1 do
     written[cid .. ':' .. cd] = true
     cn = cn + 1
     cw = cw + 1
-    local agg, field = ARGV[o + 4], ARGV[o + 5]
-    redis.call('HINCRBYFLOAT', agg, 'v' .. field, ARGV[o + 6])
-    redis.call('HINCRBY', agg, 'n' .. field, 1)
+    local agg, field, value = ARGV[o + 4], ARGV[o + 5], ARGV[o + 6]
     aggs[agg] = true
+    tally(agg, field, value)
     -- the same per row per minute of recording: what is still within a destination's ingestion lag
-    redis.call('HINCRBYFLOAT', recent, 'v' .. field, ARGV[o + 6])
-    redis.call('HINCRBY', recent, 'n' .. field, 1)
+    tally(recent, field, value)
     added = added + 1
   end
+end
+for _, t in ipairs(tallies) do
+  if t[5] then redis.call('HINCRBYFLOAT', t[1], 'v' .. t[2], string.format('%d', t[3])) end
+  redis.call('HINCRBY', t[1], 'n' .. t[2], t[4])
 end
 for b in pairs(buckets) do redis.call('EXPIRE', b, ttl) end
 for a in pairs(aggs) do redis.call('EXPIRE', a, ttl) end
@@ -172,11 +192,13 @@ return added
 /** Claims each key for `owner` unless another owner holds it; re-claiming your own renews it. */
 const CLAIM_LUA = `
 local out = {}
+local lease = tonumber(ARGV[2])
 for i = 1, #KEYS do
-  local cur = redis.call('GET', KEYS[i])
-  if (not cur) or cur == ARGV[1] then
-    redis.call('SET', KEYS[i], ARGV[1], 'PX', tonumber(ARGV[2]))
-    table.insert(out, i)
+  if redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', lease) then
+    out[#out + 1] = i
+  elseif redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('SET', KEYS[i], ARGV[1], 'PX', lease)
+    out[#out + 1] = i
   end
 end
 return out
@@ -288,8 +310,6 @@ export interface RedisLedgerOptions {
   bucketFill?: number;
 }
 
-/** Event keys per Lua call: bounds how long one call holds Redis. */
-const CHUNK = 1000;
 /** Letters per DLQ Lua call. */
 const DLQ_CHUNK = 500;
 

@@ -64,6 +64,27 @@ describe("RedisLedger", () => {
     expect(ttl).toBeLessThanOrEqual(RECENT_MINUTES * 60 + 60);
   });
 
+  it("sums a batch's values per row exactly: whole, decimal, zero, negative and very large values, with the same answer event by event", async () => {
+    const day = "2026-11-20T10:00:00.000Z";
+    const values = [3, 0, 0.1, 0.2, 999_999_999_999, 1_000_000_000_000, 12_345_678_901_234_568, -4, 7, 1e-7];
+    const batch = values.map((v, i) => ev(`m${i}`, "acme", v, day));
+    const together = new RedisLedger(redis, { prefix: uniquePrefix("ledger"), ttlSeconds: 3600 });
+    const oneByOne = new RedisLedger(redis, { prefix: uniquePrefix("ledger"), ttlSeconds: 3600 });
+    expect(await together.recordDelivered("lago", [...batch, ...batch])).toBe(values.length);
+    for (const e of batch) await oneByOne.recordDelivered("lago", [e]);
+    const window: [Date, Date] = [new Date("2026-11-20T00:00:00Z"), new Date("2026-11-21T00:00:00Z")];
+    const [t] = await together.totals("lago", ...window);
+    expect(await oneByOne.totals("lago", ...window)).toEqual([t]);
+    expect(t!.events).toBe(values.length);
+    const sum = values.reduce((a, b) => a + b, 0);
+    expect(Math.abs(t!.value - sum) / sum).toBeLessThan(1e-15);
+    expect(await together.recentTotals("lago", 15)).toEqual(await oneByOne.recentTotals("lago", 15));
+    // A row whose whole values sum to zero is still a row.
+    const zero = new RedisLedger(redis, { prefix: uniquePrefix("ledger"), ttlSeconds: 3600 });
+    await zero.recordDelivered("lago", [ev("z1", "initech", 0, day), ev("z2", "initech", 0, day)]);
+    expect(await zero.totals("lago", ...window)).toEqual([{ customer: "initech", metric: "llm_tokens", model: "gpt-4o", value: 0, events: 2 }]);
+  });
+
   it("limits totals to the requested days", async () => {
     const ledger = new RedisLedger(redis, { prefix: uniquePrefix("ledger"), ttlSeconds: 3600 });
     await ledger.recordDelivered("openmeter", [ev("a", "acme", 1, "2026-11-20T23:59:59.000Z"), ev("b", "acme", 2, "2026-11-21T00:00:00.000Z")]);
