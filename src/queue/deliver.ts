@@ -73,8 +73,7 @@ export function deliverProcessor(deps: DeliverDeps) {
       outages.delete(destination);
       logger.info({ destination, downForMs: Date.now() - outage.since }, "destination answers again; delivery resumed");
     }
-    const occ = (i: number) => `${batch}:${i}`;
-    const settle = (idx: number[], status: SettleStatus) => progress.settle(syncId, destination, idx.map(occ), status);
+    const settle = (idx: number[], status: SettleStatus) => progress.settle(syncId, destination, batch, idx, status);
 
     // Occurrences by event id: an export can hold the same call twice; it is sent once.
     const byId = new Map<string, number[]>();
