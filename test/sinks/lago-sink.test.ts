@@ -188,6 +188,23 @@ describe("Lago sink against the sandbox (official client, real HTTP)", () => {
     expect((await s.healthcheck(["llm_tokens"], ["acme"])).ok).toBe(true);
   });
 
+  it("healthcheck asks again for a metric found within the last 10 minutes only after they pass; a missing one every time", async () => {
+    let clock = 1_000_000;
+    const s = createLagoSink({ apiUrl: sb.lagoApiUrl, apiKey: sb.lagoApiKey, now: () => clock });
+    const asked = (code: string) => sb.state.requests({ path: `/billable_metrics/${code}` }).length;
+    const [found0, missing0] = [asked("llm_tokens"), asked("nope_metric")];
+    for (let i = 0; i < 3; i++) {
+      const r = await s.healthcheck(["llm_tokens", "nope_metric"], []);
+      expect(r.blocking).toHaveLength(1);
+      clock += 60_000;
+    }
+    expect(asked("llm_tokens") - found0).toBe(1);
+    expect(asked("nope_metric") - missing0).toBe(3);
+    clock += 600_000;
+    expect((await s.healthcheck(["llm_tokens"], [])).ok).toBe(true);
+    expect(asked("llm_tokens") - found0).toBe(2);
+  });
+
   it("normalizes the documented API roots to the client's base URL", () => {
     expect(lagoSdkBaseUrl("https://api.getlago.com")).toBe("https://api.getlago.com/api/v1");
     expect(lagoSdkBaseUrl("https://api.eu.getlago.com/api/v1/")).toBe("https://api.eu.getlago.com/api/v1");

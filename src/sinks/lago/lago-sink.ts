@@ -31,6 +31,13 @@ export interface LagoSinkConfig {
   timeoutMs?: number;
   /** Events per /events/batch request; Lago's limit is 100. */
   maxBatchSize?: number;
+  /**
+   * How long a billable metric found by `healthcheck` is taken as still there (default 10 min):
+   * back-to-back syncs (a pull every minute) do not each re-ask. A missing one is asked every time.
+   */
+  metricFoundForMs?: number;
+  /** The clock for that (tests). */
+  now?: () => number;
 }
 
 const LAGO_MAX_BATCH = 100;
@@ -78,6 +85,10 @@ export function createLagoSink(config: LagoSinkConfig): BillingSink {
   const params = () => ({ signal: AbortSignal.timeout(timeoutMs) });
   /** Per sink: a customer's active subscription does not change under a running worker often enough to re-ask per batch. */
   const subscriptions = new Map<string, Promise<SubscriptionLookup>>();
+  /** Billable metric code → when Lago last said it exists. */
+  const metricsFound = new Map<string, number>();
+  const metricFoundForMs = config.metricFoundForMs ?? 600_000;
+  const now = config.now ?? Date.now;
   /** Ingest requests only (the streak says whether events can get in, not whether reads work). */
   const streak = new FailureStreak();
 
@@ -196,9 +207,13 @@ export function createLagoSink(config: LagoSinkConfig): BillingSink {
   async function healthcheck(metrics: string[], customers: string[]): Promise<HealthReport> {
     const issues: HealthIssue[] = [];
     for (const code of metrics) {
+      const found = metricsFound.get(code);
+      if (found !== undefined && now() - found < metricFoundForMs) continue;
       try {
         await client.billableMetrics.findBillableMetric(encodeURIComponent(code), params());
+        metricsFound.set(code, now());
       } catch (thrown) {
+        metricsFound.delete(code);
         const status = (thrown as { status?: unknown })?.status;
         if (status === 404) {
           // Blocking: Lago would answer 200 and never bill these events (lago.md §2.3).
