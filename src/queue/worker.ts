@@ -54,8 +54,9 @@ export function jobDefaults(config: Config) {
     attempts: config.maxAttempts,
     backoff: { type: "tracebill" },
     // A completed deliver job keeps its 100 events in Redis (~600 B each): keep few, briefly. They
-    // only make a resumed ingest's re-added batches no-ops, and the ledger makes those no-ops anyway.
-    removeOnComplete: { age: 3_600, count: 1_000 },
+    // only make a resumed ingest's re-added batches (at most one flush, 20) no-ops, and the ledger
+    // and the settled bits make those no-ops anyway. 200 jobs ≈ 12 MB.
+    removeOnComplete: { age: 3_600, count: 200 },
     removeOnFail: { age: 7 * 86_400 },
   };
 }
