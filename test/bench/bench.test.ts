@@ -1,17 +1,14 @@
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { mapAll, parseEveryLine } from "../../src/bench/bench.js";
 import { generateBenchExports } from "../../src/bench/generate.js";
 import { ABSENT, celRecord, fromCel } from "../../src/mapping/cel-env.js";
 import { CelRuntimeError, type CelContext, type CompiledExpr, type CompiledMapping } from "../../src/mapping/compile.js";
 import { loadMappingSet } from "../../src/mapping/index.js";
-import { RedisContextStore } from "../../src/sources/redis-context.js";
 import { readInputs } from "../../src/sources/registry.js";
 import type { TraceRecord } from "../../src/model/index.js";
-import { testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { MAPPINGS, ROOT } from "../support/stack.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tracebill-bench-test-"));
@@ -101,30 +98,5 @@ describe("compiled expressions", () => {
       }
     }
     expect(compared).toBeGreaterThan(10_000);
-  });
-});
-
-describe("Redis context store (the worker's join)", () => {
-  it("joins every fixture and example record exactly as the in-memory join does, with the same contextFound", async () => {
-    const redis = new Redis(testRedisUrl());
-    try {
-      const sets = [
-        [join(ROOT, "examples/langsmith/runs.jsonl")],
-        [join(ROOT, "examples/langfuse/observations.jsonl"), join(ROOT, "examples/langfuse/traces.json")],
-        [join(ROOT, "test/fixtures/langsmith/runs.jsonl"), join(ROOT, "test/fixtures/langsmith/runs-v2.json")],
-        [join(ROOT, "test/fixtures/langfuse/observations.jsonl"), join(ROOT, "test/fixtures/langfuse/traces.json")],
-        (await generateBenchExports(mkdtempSync(join(dir, "d-")), 2_000)).files,
-      ];
-      for (const inputs of sets) {
-        const memory: unknown[] = [];
-        for await (const item of readInputs(inputs)) memory.push(item);
-        const store = new RedisContextStore(redis, { prefix: uniquePrefix("benchjoin"), ttlSeconds: 600, parkSeconds: 600 });
-        const stored: unknown[] = [];
-        for await (const item of readInputs(inputs, { store })) stored.push(item);
-        expect(stored).toEqual(memory);
-      }
-    } finally {
-      await redis.quit();
-    }
   });
 });
