@@ -8,8 +8,11 @@ import type { AttributeValue } from "../model/index.js";
 export function flatScalars(metadata: unknown, isNoise: (key: string) => boolean = () => false): Record<string, AttributeValue> {
   const out: Record<string, AttributeValue> = {};
   if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) return out;
-  for (const [key, value] of Object.entries(metadata)) {
+  // Object.keys, not entries: no [key, value] pair per key (same keys, same order).
+  const source = metadata as Record<string, unknown>;
+  for (const key of Object.keys(source)) {
     if (isNoise(key)) continue;
+    const value = source[key];
     if (typeof value === "string" || typeof value === "boolean" || (typeof value === "number" && Number.isFinite(value))) {
       out[key] = value;
     }
@@ -22,6 +25,12 @@ export function featureOf(attributes: Record<string, AttributeValue>): string | 
   return f === undefined || f === null || f === "" ? null : String(f);
 }
 
+/** Own tags then inherited ones, each once, in first-seen order. */
 export function unionTags(own: readonly string[], inherited: readonly string[]): string[] {
-  return [...new Set([...own, ...inherited])];
+  // Records carry a handful of tags: a linear scan beats building a Set and two spreads per join.
+  if (own.length + inherited.length > 16) return [...new Set([...own, ...inherited])];
+  const out: string[] = [];
+  for (const t of own) if (!out.includes(t)) out.push(t);
+  for (const t of inherited) if (!out.includes(t)) out.push(t);
+  return out;
 }

@@ -88,6 +88,15 @@ export function tokens(value: unknown, field: string): number {
   return optTokens(value, field) ?? 0;
 }
 
+/**
+ * What `tokens` gives for an absent value or a valid count; undefined where it would throw.
+ * `quickTokens(v) ?? tokens(v, name)` builds the field name only for the error message.
+ */
+export function quickTokens(value: unknown): number | undefined {
+  if (value === undefined || value === null) return 0;
+  return typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= MAX_TOKENS ? value : undefined;
+}
+
 /** A money amount: number, or decimal string (LangSmith v1, Langfuse v2/blob). */
 export function optDecimal(value: unknown, field: string): number | null {
   if (value === undefined || value === null || value === "") return null;

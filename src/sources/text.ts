@@ -46,8 +46,9 @@ export function structuredMetadata(
   parseJsonText = false,
 ): { structured: Record<string, JsonValue> } | Record<string, never> {
   let out: Record<string, JsonValue> | undefined;
-  for (const [key, raw] of Object.entries(metadata)) {
+  for (const key of Object.keys(metadata)) {
     if (isNoise(key)) continue;
+    const raw = metadata[key];
     const value = parseJsonText ? jsonText(raw) : raw;
     if (typeof value === "object" && value !== null) (out ??= {})[key] = value as JsonValue;
   }

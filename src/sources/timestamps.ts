@@ -37,14 +37,25 @@ const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
  */
 function isCanonical(v: string): boolean {
   if (v.length !== 24 || v.charCodeAt(23) !== 90 /* Z */) return false;
-  const c = (i: number) => v.charCodeAt(i) - 48;
-  for (const i of [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22]) if (c(i) < 0 || c(i) > 9) return false;
+  for (let i = 0; i < DIGITS.length; i++) if (!isDigit(v.charCodeAt(DIGITS[i]!))) return false;
   if (v[4] !== "-" || v[7] !== "-" || v[10] !== "T" || v[13] !== ":" || v[16] !== ":" || v[19] !== ".") return false;
-  const year = c(0) * 1000 + c(1) * 100 + c(2) * 10 + c(3);
-  const month = c(5) * 10 + c(6);
-  const day = c(8) * 10 + c(9);
+  const year = digitsAt(v, 0) * 100 + digitsAt(v, 2);
+  const month = digitsAt(v, 5);
+  const day = digitsAt(v, 8);
   if (year < 1000 || month < 1 || month > 12 || day < 1) return false;
   const leap = month === 2 && (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0));
   if (day > DAYS[month - 1]! + (leap ? 1 : 0)) return false;
-  return c(11) * 10 + c(12) <= 23 && c(14) * 10 + c(15) <= 59 && c(17) * 10 + c(18) <= 59;
+  return digitsAt(v, 11) <= 23 && digitsAt(v, 14) <= 59 && digitsAt(v, 17) <= 59;
+}
+
+/** Where `YYYY-MM-DDTHH:MM:SS.sssZ` has its digits (hoisted: this runs for every timestamp read). */
+const DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22];
+
+function isDigit(code: number): boolean {
+  return code >= 48 && code <= 57;
+}
+
+/** The two-digit number at i (both already checked to be digits). */
+function digitsAt(v: string, i: number): number {
+  return (v.charCodeAt(i) - 48) * 10 + (v.charCodeAt(i + 1) - 48);
 }

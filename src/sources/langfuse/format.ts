@@ -1,7 +1,9 @@
 import type { TraceRecord } from "../../model/index.js";
-import type { InputFormat } from "../source.js";
-import { fromLangfuseObservation, hasCacheHitTag, OBSERVATION_TYPES } from "./from-observation.js";
+import type { ContextFacts, InputFormat } from "../source.js";
+import { addsNoContext, fromLangfuseObservation, hasCacheHitTag, OBSERVATION_TYPES } from "./from-observation.js";
 import { fromLangfuseTrace } from "./from-trace.js";
+
+const NO_FACTS: ContextFacts = Object.freeze({});
 
 /** Observations as the public API returns them (v1 or v2 items), dumped as a JSON array or JSONL. */
 export const langfuseObservations: InputFormat = {
@@ -9,7 +11,8 @@ export const langfuseObservations: InputFormat = {
   kind: "langfuse-observations",
   recognise: (r) =>
     typeof r["type"] === "string" && OBSERVATION_TYPES.includes(r["type"]) && ("traceId" in r || "startTime" in r),
-  context: (raw) => ({ node: fromLangfuseObservation(raw) }),
+  // Spans, events, tools… add no facts unless they are a fallback chain: not normalized twice.
+  context: (raw) => (addsNoContext(raw) ? NO_FACTS : { node: fromLangfuseObservation(raw) }),
   normalize: fromLangfuseObservation,
   refine: cacheHitFromTraceTag,
 };

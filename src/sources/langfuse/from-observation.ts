@@ -1,5 +1,6 @@
 import type { TraceRecord, Usage } from "../../model/index.js";
 import { featureOf, flatScalars } from "../attributes.js";
+import { FALLBACK_CHAIN_NAMES } from "../context.js";
 import {
   at, expectObject, firstString, isObject, optDecimal, optEnum, optString, requiredId, stringArray, type Json,
 } from "../raw.js";
@@ -32,7 +33,7 @@ export function fromLangfuseObservation(raw: unknown): TraceRecord {
   if (type === null) throw new Error("missing type");
   const level = optEnum(obs["level"], LEVELS, "level") ?? "DEFAULT";
   const isModelCall = MODEL_CALL_TYPES.has(type);
-  const metadata: Json = isObject(obs["metadata"]) ? obs["metadata"] : {};
+  const metadata: Json = isObject(obs["metadata"]) ? obs["metadata"] : NO_METADATA;
   const attributes = flatScalars(metadata, isNoise);
   // v1 calls it `model`, v2 `providedModelName` (the Fern v2 type says `model`): accept both.
   const model = firstString(obs["model"], obs["providedModelName"]);
@@ -41,27 +42,34 @@ export function fromLangfuseObservation(raw: unknown): TraceRecord {
   const startTime = toIsoUtc(obs["startTime"], "startTime");
   const usage = isModelCall ? usageOf(obs, isLiteLLM(metadata)) : null;
 
-  return {
+  const parentId = optString(obs, "parentObservationId");
+  const name = optString(obs, "name") ?? "";
+  const error = level === "ERROR" ? (optString(obs, "statusMessage") ?? "level ERROR") : null;
+  const endTime = toIsoUtc(obs["endTime"], "endTime");
+  const provider = isModelCall ? firstString(metadata["ls_provider"], at(metadata, "hidden_params", "custom_llm_provider")) : null;
+  const costTotal = isModelCall ? costOf(obs) : null;
+
+  const record: TraceRecord = {
     platform: "langfuse",
     recordId: id,
     traceId,
-    parentId: optString(obs, "parentObservationId"),
+    parentId,
     isModelCall,
-    name: optString(obs, "name") ?? "",
+    name,
     status: level === "ERROR" ? "error" : "success",
-    error: level === "ERROR" ? (optString(obs, "statusMessage") ?? "level ERROR") : null,
+    error,
     startTime,
-    endTime: toIsoUtc(obs["endTime"], "endTime"),
+    endTime,
     modelRequested: isModelCall ? model : null,
     modelExecuted: isModelCall ? model : null,
-    provider: isModelCall ? firstString(metadata["ls_provider"], at(metadata, "hidden_params", "custom_llm_provider")) : null,
+    provider,
     usage,
     usageEstimated: false,
     cacheHit: cacheHit !== null,
     cacheHitSignal: cacheHit,
     // Langfuse infers costs from usage itself, so a zero cost here is no replay evidence.
     replaySignal: null,
-    costTotal: isModelCall ? costOf(obs) : null,
+    costTotal,
     responseId: isModelCall ? liteLLMResponseId(id) : null,
     attributes,
     tags,
@@ -69,18 +77,48 @@ export function fromLangfuseObservation(raw: unknown): TraceRecord {
     userId: optString(obs, "userId"),
     sessionId: optString(obs, "sessionId"),
     order: startTime,
-    // Text only where tokens may have to be estimated from it: a model call that reports none.
-    ...(isModelCall && usage === null ? callText(obs["input"], obs["output"]) : {}),
-    // Blob exports keep metadata values as strings; the API returns them parsed: read both alike.
-    ...structuredMetadata(metadata, (k) => isNoise(k) || k.startsWith("litellm_") || k === "hidden_params", true),
   };
+  // Text only where tokens may have to be estimated from it: a model call that reports none.
+  if (isModelCall && usage === null) {
+    const text = callText(obs["input"], obs["output"]);
+    if (text.text) record.text = text.text;
+  }
+  // Blob exports keep metadata values as strings; the API returns them parsed: read both alike.
+  const structured = structuredMetadata(metadata, isStructuredNoise, true);
+  if (structured.structured) record.structured = structured.structured;
+  return record;
 }
+
+function isStructuredNoise(key: string): boolean {
+  return isNoise(key) || key.startsWith("litellm_") || key === "hidden_params";
+}
+
+/** Read-only stand-in for absent metadata: never written to or handed on. */
+const NO_METADATA: Json = Object.freeze({});
+
+/**
+ * True only when the observation can add nothing to a context store, decided from two fields
+ * without normalizing it: neither a model call (whose parent learns its first attempt) nor a
+ * fallback chain. Whatever else it holds, fromLangfuseObservation either throws on it or gives a
+ * node every store ignores (observations never carry a trace context). False means "maybe".
+ */
+export function addsNoContext(raw: unknown): boolean {
+  if (!isObject(raw)) return false;
+  const type = raw["type"];
+  // The case-insensitive match optEnum does: anything else is another type, or an error.
+  if (typeof type !== "string" || MODEL_CALL_TYPES_LOWER.has(type.toLowerCase())) return false;
+  const name = raw["name"];
+  return !FALLBACK_CHAIN_NAMES.has(typeof name === "string" ? name : "");
+}
+
+const MODEL_CALL_TYPES_LOWER: ReadonlySet<string> = new Set([...MODEL_CALL_TYPES].map((t) => t.toLowerCase()));
 
 /** LiteLLM writes its own keys into the generation's metadata; its `input` is inclusive. */
 export function isLiteLLM(metadata: Json): boolean {
-  return Object.keys(metadata).some(
-    (k) => k.startsWith("litellm_") || k === "hidden_params" || k === "cache_hit",
-  );
+  for (const k in metadata) {
+    if (Object.hasOwn(metadata, k) && (k.startsWith("litellm_") || k === "hidden_params" || k === "cache_hit")) return true;
+  }
+  return false;
 }
 
 /** A trace or observation tag `cache_hit:True` (LiteLLM `langfuse_default_tags`). */
@@ -116,6 +154,7 @@ function costOf(obs: Json): number | null {
 
 /** LiteLLM observation ids are `time-HH-MM-SS-ffffff_<provider response id>`. */
 function liteLLMResponseId(id: string): string | null {
+  if (!id.startsWith("time-")) return null;
   const m = /^time-\d{2}-\d{2}-\d{2}-\d+_(.+)$/.exec(id);
   return m?.[1] ?? null;
 }

@@ -1,5 +1,5 @@
 import type { Usage } from "../../model/index.js";
-import { isObject, optEnum, optTokens, tokens, type Json } from "../raw.js";
+import { isObject, optEnum, optTokens, quickTokens, tokens, type Json } from "../raw.js";
 
 type Bucket = "input" | "output" | "reasoning" | "cacheRead" | "cacheWrite" | "cacheWrite5m" | "cacheWrite1h" | "ignore";
 
@@ -23,6 +23,20 @@ export function classifyUsageKey(key: string): Bucket {
   return "ignore";
 }
 
+/** Keys seen so far and their bucket: a handful of vocabularies, so a few dozen keys in practice. */
+const buckets = new Map<string, Bucket>();
+const MAX_REMEMBERED_KEYS = 1000;
+
+function bucketOf(key: string): Bucket {
+  let bucket = buckets.get(key);
+  if (bucket === undefined) {
+    bucket = classifyUsageKey(key);
+    // Bounded: a file with ever-new keys must not grow memory.
+    if (buckets.size < MAX_REMEMBERED_KEYS) buckets.set(key, bucket);
+  }
+  return bucket;
+}
+
 /**
  * Langfuse `usageDetails` → the model's inclusive Usage. Langfuse buckets are meant to be
  * exclusive (`input` excludes every cache key, `output` excludes reasoning), so they are added
@@ -32,9 +46,10 @@ export function usageFromUsageDetails(details: Json, inclusiveInput: boolean): U
   const sum: Record<Bucket, number> = { input: 0, output: 0, reasoning: 0, cacheRead: 0, cacheWrite: 0, cacheWrite5m: 0, cacheWrite1h: 0, ignore: 0 };
   let counted = false;
   let total = 0;
-  for (const [key, value] of Object.entries(details)) {
-    const n = tokens(value, `usageDetails.${key}`);
-    const bucket = classifyUsageKey(key);
+  for (const key of Object.keys(details)) {
+    const value = details[key];
+    const n = quickTokens(value) ?? tokens(value, `usageDetails.${key}`);
+    const bucket = bucketOf(key);
     if (bucket === "ignore") {
       if (key.toLowerCase() === "total") total = n;
       continue;

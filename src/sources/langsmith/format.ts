@@ -1,6 +1,8 @@
 import { traceContextOf } from "../context.js";
-import type { InputFormat } from "../source.js";
-import { fromLangSmithRun, isRootRun } from "./from-run.js";
+import type { ContextFacts, InputFormat } from "../source.js";
+import { addsNoContext, fromLangSmithRun, isRootRun } from "./from-run.js";
+
+const NO_FACTS: ContextFacts = Object.freeze({});
 
 /** Runs as `listRuns` / `runs.query` return them, dumped as a JSON array or JSONL. */
 export const langSmithRuns: InputFormat = {
@@ -11,6 +13,8 @@ export const langSmithRuns: InputFormat = {
     typeof r["dotted_order"] === "string" ||
     (typeof r["trace_id"] === "string" && ("session_id" in r || "project_id" in r)),
   context(raw) {
+    // Most runs of a deep trace (tools, retrievers, inner chains) add no facts: not normalized twice.
+    if (addsNoContext(raw)) return NO_FACTS;
     const record = fromLangSmithRun(raw);
     return isRootRun(record) ? { node: record, trace: traceContextOf(record) } : { node: record };
   },

@@ -1,8 +1,8 @@
 import type { RecordStatus, TraceRecord, Usage } from "../../model/index.js";
 import { featureOf, flatScalars } from "../attributes.js";
-import { traceContextOf } from "../context.js";
+import { FALLBACK_CHAIN_NAMES, traceContextOf } from "../context.js";
 import {
-  at, expectObject, firstString, isObject, objectAt, optDecimal, optEnum, optString, requiredId, stringArray, type Json,
+  at, expectObject, firstString, isObject, objectAt, optDecimal, optEnum, optString, requiredId, stringArray, stringOrNull, type Json,
 } from "../raw.js";
 import type { TraceContext } from "../source.js";
 import { callText, structuredMetadata } from "../text.js";
@@ -26,6 +26,8 @@ function isNoise(key: string): boolean {
  * problem when the run is malformed.
  */
 export function fromLangSmithRun(raw: unknown): TraceRecord {
+  // The order of these reads is the order of the checks: a run with several problems is
+  // quarantined for the first one, so moving a read can change the reason given.
   const run = expectObject(raw, "run");
   const id = requiredId(run, "id");
   const parentId = parentOf(run);
@@ -34,55 +36,108 @@ export function fromLangSmithRun(raw: unknown): TraceRecord {
   const error = errorText(run["error"]);
   const endTime = toIsoUtc(run["end_time"], "end_time");
   const isModelCall = MODEL_CALL_TYPES.has(runType);
-  const extra = isObject(run["extra"]) ? run["extra"] : {};
-  // v2 returns metadata as its own selectable field; v1 nests it in extra.
-  const metadata: Json = { ...objectAt(run, "metadata"), ...objectAt(extra, "metadata") };
+  const extra = isObject(run["extra"]) ? run["extra"] : NO_FIELDS;
+  const metadata = metadataOf(run, extra);
   const attributes = flatScalars(metadata, isNoise);
   const cached = extra["cached"] === true;
-  const model = isModelCall ? models(run, extra, metadata) : { requested: null, executed: null };
-  const usage = isModelCall ? usageOf(run, metadata) : null;
+  // Only model calls read the answer's message (model, usage, response id): found once here.
+  const message = isModelCall ? firstMessage(run) : undefined;
+  const model = isModelCall ? models(run, extra, metadata, message) : NO_MODEL;
+  const usage = isModelCall ? usageOf(run, metadata, message) : null;
+  const traceId = traceIdOf(run, id, parentId);
+  const name = optString(run, "name") ?? "";
+  const status = statusOf(run, error, endTime);
+  const startTime = toIsoUtc(run["start_time"], "start_time");
+  const provider = isModelCall ? firstString(metadata["ls_provider"]) : null;
+  const costTotal = isModelCall ? costOf(run, metadata) : null;
+  const replaySignal = isModelCall ? replaySignalOf(run, metadata, usage?.usage ?? null) : null;
+  const responseId = isModelCall ? responseIdOf(run, message) : null;
+  const tags = stringArray(run["tags"], "tags");
+  const userId = scalarString(metadata["user_id"] ?? metadata["userId"]);
+  // LangSmith groups threads by these metadata keys; session_id on the run is the project.
+  const sessionId = firstString(run["thread_id"], scalarString(metadata["session_id"]), scalarString(metadata["thread_id"]), scalarString(metadata["conversation_id"]));
+  const order = optString(run, "dotted_order") ?? startTime;
 
-  return {
+  const record: TraceRecord = {
     platform: "langsmith",
     recordId: id,
-    traceId: traceIdOf(run, id, parentId),
+    traceId,
     parentId,
     isModelCall,
-    name: optString(run, "name") ?? "",
-    status: statusOf(run, error, endTime),
+    name,
+    status,
     error,
-    startTime: toIsoUtc(run["start_time"], "start_time"),
+    startTime,
     endTime,
     modelRequested: model.requested,
     modelExecuted: model.executed,
-    provider: isModelCall ? firstString(metadata["ls_provider"]) : null,
+    provider,
     usage: usage?.usage ?? null,
     usageEstimated: usage?.estimated ?? false,
     // LangChain JS ends a cache-served run with extra.cached; its usage is zeroed, but
     // response_metadata still holds the original call's usage, which is why usage never comes from there.
     cacheHit: cached,
     cacheHitSignal: cached ? "extra.cached" : null,
-    costTotal: isModelCall ? costOf(run, metadata) : null,
-    replaySignal: isModelCall ? replaySignalOf(run, metadata, usage?.usage ?? null) : null,
-    responseId: isModelCall ? responseIdOf(run) : null,
+    costTotal,
+    replaySignal,
+    responseId,
     attributes,
-    tags: stringArray(run["tags"], "tags"),
+    tags,
     feature: featureOf(attributes),
-    userId: scalarString(metadata["user_id"] ?? metadata["userId"]),
-    // LangSmith groups threads by these metadata keys; session_id on the run is the project.
-    sessionId: firstString(run["thread_id"], scalarString(metadata["session_id"]), scalarString(metadata["thread_id"]), scalarString(metadata["conversation_id"])),
-    order: optString(run, "dotted_order") ?? toIsoUtc(run["start_time"], "start_time"),
-    // Text only where tokens may have to be estimated from it: a model call that reports none.
-    ...(isModelCall && usage === null ? callText(at(run, "inputs", "messages") ?? at(run, "inputs", "prompts"), at(run, "outputs", "generations")) : {}),
-    // LangGraph writes its own lists (langgraph_path, langgraph_triggers) into every run's metadata.
-    ...structuredMetadata(metadata, (k) => isNoise(k) || k.startsWith("langgraph_")),
+    userId,
+    sessionId,
+    order,
   };
+  // Text only where tokens may have to be estimated from it: a model call that reports none.
+  if (isModelCall && usage === null) {
+    const text = callText(at(run, "inputs", "messages") ?? at(run, "inputs", "prompts"), at(run, "outputs", "generations"));
+    if (text.text) record.text = text.text;
+  }
+  // LangGraph writes its own lists (langgraph_path, langgraph_triggers) into every run's metadata.
+  const structured = structuredMetadata(metadata, isStructuredNoise);
+  if (structured.structured) record.structured = structured.structured;
+  return record;
+}
+
+/** Read-only stand-ins for absent objects: nothing here is ever written to or handed on. */
+const NO_FIELDS: Json = Object.freeze({});
+const NO_MODEL = Object.freeze({ requested: null, executed: null });
+
+/** v2 returns metadata as its own selectable field; v1 nests it in extra. Extra's keys win. */
+function metadataOf(run: Json, extra: Json): Json {
+  const own = objectAt(run, "metadata");
+  const nested = objectAt(extra, "metadata");
+  // Only read, never handed on: one source alone needs no merged copy.
+  if (own && nested) return { ...own, ...nested };
+  return nested ?? own ?? NO_FIELDS;
+}
+
+function isStructuredNoise(key: string): boolean {
+  return isNoise(key) || key.startsWith("langgraph_");
 }
 
 /** The tenant context a root run hands down to its trace; null for a child run. */
 export function traceContextFromLangSmithRun(raw: unknown): TraceContext | null {
   const record = fromLangSmithRun(raw);
   return isRootRun(record) ? traceContextOf(record) : null;
+}
+
+/**
+ * True only when the run can add nothing to a context store, decided from four fields without
+ * normalizing it: a child run (a string parent_run_id, an id that is not its trace_id) that is
+ * neither a model call nor a fallback chain. Whatever else the run holds, fromLangSmithRun either
+ * throws on it or gives a node every store ignores. False means "maybe": normalize it.
+ */
+export function addsNoContext(raw: unknown): boolean {
+  if (!isObject(raw)) return false;
+  const runType = raw["run_type"];
+  // The case-insensitive match optEnum does: anything else is another type, or an error.
+  if (typeof runType !== "string" || MODEL_CALL_TYPES.has(runType.toLowerCase())) return false;
+  const name = raw["name"];
+  if (FALLBACK_CHAIN_NAMES.has(typeof name === "string" ? name : "")) return false;
+  const id = raw["id"];
+  const traceId = raw["trace_id"];
+  return typeof id === "string" && typeof traceId === "string" && id !== traceId && typeof raw["parent_run_id"] === "string";
 }
 
 export function isRootRun(record: TraceRecord): boolean {
@@ -128,8 +183,18 @@ function statusOf(run: Json, error: string | null, endTime: string | null): Reco
 }
 
 function firstMessage(run: Json): Json | undefined {
-  const message = objectAt(run, "outputs", "generations", 0, 0, "message");
-  if (!message) return undefined;
+  // objectAt(run, "outputs", "generations", 0, 0, "message") step by step: this runs for every
+  // model call, and the generic walk was an eighth of normalizing a run.
+  const outputs = run["outputs"];
+  if (!isObject(outputs)) return undefined;
+  const generations = outputs["generations"];
+  if (!Array.isArray(generations)) return undefined;
+  const first: unknown = generations[0];
+  if (!Array.isArray(first)) return undefined;
+  const generation: unknown = first[0];
+  if (!isObject(generation)) return undefined;
+  const message = generation["message"];
+  if (!isObject(message)) return undefined;
   // Serialized AIMessage ({lc, type, id, kwargs}) or a plain dict.
   return isObject(message["kwargs"]) ? message["kwargs"] : message;
 }
@@ -138,31 +203,30 @@ function firstMessage(run: Json): Json | undefined {
  * Requested = what the app asked for (the field LangSmith prices on); executed = what the
  * provider says served the call (OpenAI answers with a dated snapshot), else the requested one.
  */
-function models(run: Json, extra: Json, metadata: Json): { requested: string | null; executed: string | null } {
-  const requested = firstString(
-    metadata["ls_model_name"],
-    at(extra, "invocation_params", "model"),
-    at(extra, "invocation_params", "model_name"),
-    at(run, "inputs", "model"),
-    at(run, "inputs", "model_name"),
-  );
-  const responseMetadata = objectAt(firstMessage(run), "response_metadata");
-  const executed = firstString(
-    responseMetadata?.["model_name"],
-    responseMetadata?.["model"],
-    at(run, "outputs", "llm_output", "model_name"),
-    at(run, "outputs", "llm_output", "model"),
-    at(run, "outputs", "model"),
-  );
+function models(run: Json, extra: Json, metadata: Json, message: Json | undefined): { requested: string | null; executed: string | null } {
+  // firstString's order, each candidate read only when the ones before it gave nothing.
+  const requested =
+    stringOrNull(metadata["ls_model_name"]) ??
+    stringOrNull(at(extra, "invocation_params", "model")) ??
+    stringOrNull(at(extra, "invocation_params", "model_name")) ??
+    stringOrNull(at(run, "inputs", "model")) ??
+    stringOrNull(at(run, "inputs", "model_name"));
+  const responseMetadata = objectAt(message, "response_metadata");
+  const executed =
+    stringOrNull(responseMetadata?.["model_name"]) ??
+    stringOrNull(responseMetadata?.["model"]) ??
+    stringOrNull(at(run, "outputs", "llm_output", "model_name")) ??
+    stringOrNull(at(run, "outputs", "llm_output", "model")) ??
+    stringOrNull(at(run, "outputs", "model"));
   return { requested, executed: executed ?? requested };
 }
 
 /** First match wins; usage_metadata is what the SDK reported, server counts may be estimates. */
-function usageOf(run: Json, metadata: Json): { usage: Usage; estimated: boolean } | null {
+function usageOf(run: Json, metadata: Json, message: Json | undefined): { usage: Usage; estimated: boolean } | null {
   const candidates: [unknown, string][] = [
     [metadata["usage_metadata"], "extra.metadata.usage_metadata"],
     [at(run, "outputs", "usage_metadata"), "outputs.usage_metadata"],
-    [firstMessage(run)?.["usage_metadata"], "outputs.generations[0][0].message.usage_metadata"],
+    [message?.["usage_metadata"], "outputs.generations[0][0].message.usage_metadata"],
   ];
   for (const [um, field] of candidates) {
     if (um === undefined || um === null) continue;
@@ -196,8 +260,7 @@ function replaySignalOf(run: Json, metadata: Json, usage: Usage | null): string 
 }
 
 /** Provider response id (chatcmpl-…, msg_…); LangChain's own `run-…` message ids are not one. */
-function responseIdOf(run: Json): string | null {
-  const message = firstMessage(run);
+function responseIdOf(run: Json, message: Json | undefined): string | null {
   const messageId = stringOrUndefined(message?.["id"]);
   return firstString(
     at(message, "response_metadata", "id"),

@@ -1,5 +1,5 @@
 import type { Usage } from "../../model/index.js";
-import { isObject, optTokens, tokens, type Json } from "../raw.js";
+import { isObject, optTokens, quickTokens, tokens, type Json } from "../raw.js";
 
 /**
  * LangChain/LangSmith `UsageMetadata` → Usage. Already inclusive: `input_tokens` contains cache
@@ -8,7 +8,7 @@ import { isObject, optTokens, tokens, type Json } from "../raw.js";
 export function usageFromUsageMetadata(um: Json, field: string): Usage {
   const details = isObject(um["input_token_details"]) ? um["input_token_details"] : {};
   const outDetails = isObject(um["output_token_details"]) ? um["output_token_details"] : {};
-  const d = (key: string) => tokens(details[key], `${field}.input_token_details.${key}`);
+  const d = (key: string) => quickTokens(details[key]) ?? tokens(details[key], `${field}.input_token_details.${key}`);
   const usage: Usage = {
     input: tokens(um["input_tokens"], `${field}.input_tokens`),
     output: tokens(um["output_tokens"], `${field}.output_tokens`),
@@ -30,7 +30,7 @@ export function usageFromServerCounts(run: Json): Usage | null {
   if (input === null && output === null) return null;
   const pd = unwrapRaw(run["prompt_token_details"]);
   const cd = unwrapRaw(run["completion_token_details"]);
-  const d = (key: string) => tokens(pd[key], `prompt_token_details.${key}`);
+  const d = (key: string) => quickTokens(pd[key]) ?? tokens(pd[key], `prompt_token_details.${key}`);
   return checked(
     {
       input: input ?? 0,
