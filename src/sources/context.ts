@@ -80,27 +80,26 @@ export function attemptOf(node: TraceRecord): Attempt {
  * entry per parent of a model call, never the records themselves.
  */
 export class ContextIndex implements ContextStore {
-  private readonly traces = new Map<string, TraceContext>();
-  private readonly fallbackChains = new Set<string>();
-  private readonly firstAttempts = new Map<string, Attempt>();
+  // One map per platform and kind, keyed by the bare id: no composite key string to build and
+  // hash per fact and per lookup.
+  private readonly byPlatform = new Map<Platform, PlatformIndex>();
 
   async add(platform: Platform, facts: ContextFacts[]): Promise<void> {
     for (const f of facts) this.addOne(platform, f);
   }
 
   addOne(platform: Platform, facts: ContextFacts): void {
-    if (facts.trace) {
-      const k = key(platform, facts.trace.traceId);
-      this.traces.set(k, mergeContexts(this.traces.get(k), facts.trace));
-    }
+    const trace = facts.trace;
     const node = facts.node;
+    if (!trace && !node) return;
+    const ix = this.indexOf(platform);
+    if (trace) ix.traces.set(trace.traceId, mergeContexts(ix.traces.get(trace.traceId), trace));
     if (!node) return;
-    if (!node.isModelCall && FALLBACK_CHAIN_NAMES.has(node.name)) this.fallbackChains.add(key(platform, node.recordId));
+    if (!node.isModelCall && FALLBACK_CHAIN_NAMES.has(node.name)) ix.fallbackChains.add(node.recordId);
     if (node.isModelCall && node.parentId !== null) {
-      const parent = key(platform, node.parentId);
       const attempt = attemptOf(node);
-      const seen = this.firstAttempts.get(parent);
-      if (!seen || isEarlier(attempt.order, seen.order)) this.firstAttempts.set(parent, attempt);
+      const seen = ix.firstAttempts.get(node.parentId);
+      if (!seen || isEarlier(attempt.order, seen.order)) ix.firstAttempts.set(node.parentId, attempt);
     }
   }
 
@@ -109,12 +108,26 @@ export class ContextIndex implements ContextStore {
   }
 
   applyOne(record: TraceRecord): Joined {
-    const parent = record.parentId === null ? undefined : key(record.platform, record.parentId);
+    const ix = this.byPlatform.get(record.platform);
+    const parent = record.parentId;
     return join(record, {
-      trace: this.traces.get(key(record.platform, record.traceId)),
-      firstAttempt: parent && this.fallbackChains.has(parent) ? this.firstAttempts.get(parent) : undefined,
+      trace: ix?.traces.get(record.traceId),
+      firstAttempt: ix && parent !== null && ix.fallbackChains.has(parent) ? ix.firstAttempts.get(parent) : undefined,
     });
   }
+
+  private indexOf(platform: Platform): PlatformIndex {
+    let ix = this.byPlatform.get(platform);
+    if (!ix) this.byPlatform.set(platform, (ix = { traces: new Map(), fallbackChains: new Set(), firstAttempts: new Map() }));
+    return ix;
+  }
+}
+
+/** What the in-memory store keeps for one platform, keyed by trace / record / parent id. */
+interface PlatformIndex {
+  traces: Map<string, TraceContext>;
+  fallbackChains: Set<string>;
+  firstAttempts: Map<string, Attempt>;
 }
 
 /** The context a root record hands down to the rest of its trace. */
@@ -127,10 +140,6 @@ export function traceContextOf(record: TraceRecord): TraceContext {
     sessionId: record.sessionId,
     name: record.name || null,
   };
-}
-
-function key(platform: Platform, id: string): string {
-  return `${platform}\u0000${id}`;
 }
 
 /** Unknown order sorts last: an attempt without a timestamp cannot claim to be first. */

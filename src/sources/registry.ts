@@ -122,16 +122,23 @@ export async function* readDetected(inputs: DetectedInput[], opts: ReadOptions =
     let page: Page = [];
     // A full page is joined while the next one is read; its records are handed on, in order,
     // before anything that came after them (the next page, a quarantine entry, a new note).
+    // Records are yielded from this generator itself, never through a nested one: every
+    // generator a record passes through costs it an extra await.
     let inflight: { page: Page; joined: Promise<Joined[]> } | undefined;
-    const drain = async function* (): AsyncGenerator<SourceItem> {
-      if (!inflight) return;
+    /** The page in flight, joined, as the items to hand on. */
+    const drained = async (): Promise<SourceItem[]> => {
+      if (!inflight) return [];
       const { page: done, joined } = inflight;
       inflight = undefined;
-      for (const [i, j] of (await joined).entries()) {
+      const records = await joined;
+      const items: SourceItem[] = [];
+      for (let i = 0; i < records.length; i++) {
+        const j = records[i]!;
         const p = done[i]!;
         const record = format.refine ? format.refine(j.record) : j.record;
-        yield { kind: "record", record, contextFound: j.contextFound, input: input.path, position: p.position, inputIndex, itemIndex: p.itemIndex };
+        items.push({ kind: "record", record, contextFound: j.contextFound, input: input.path, position: p.position, inputIndex, itemIndex: p.itemIndex });
       }
+      return items;
     };
     const start = () => {
       const joined = store.apply(page.map((p) => p.record));
@@ -141,22 +148,10 @@ export async function* readDetected(inputs: DetectedInput[], opts: ReadOptions =
     };
     /** Everything read so far, handed on. */
     const flush = async function* (): AsyncGenerator<SourceItem> {
-      yield* drain();
+      for (const item of await drained()) yield item;
       if (page.length === 0) return;
       start();
-      yield* drain();
-    };
-    /** The previous page handed on, this one joined in the background. */
-    const next = async function* (): AsyncGenerator<SourceItem> {
-      const previous = inflight;
-      inflight = undefined;
-      start();
-      const current = inflight;
-      if (previous) {
-        inflight = previous;
-        yield* drain();
-      }
-      inflight = current;
+      for (const item of await drained()) yield item;
     };
     let itemIndex = -1;
     for await (const batch of rawOf(input)) for (const item of batch) {
@@ -169,7 +164,7 @@ export async function* readDetected(inputs: DetectedInput[], opts: ReadOptions =
       }
       if (item.notes) {
         // Records of the page in flight were handed on before this note in a plain read: keep that order.
-        if (item.notes.some((n) => !told.has(n))) yield* drain();
+        if (item.notes.some((n) => !told.has(n))) for (const d of await drained()) yield d;
         yield* tell(item.notes, itemIndex - 1);
       }
       try {
@@ -180,7 +175,17 @@ export async function* readDetected(inputs: DetectedInput[], opts: ReadOptions =
         yield quarantine(input, { ok: false, position: item.position, reason: reasonOf(e) }, inputIndex, itemIndex);
         continue;
       }
-      if (page.length >= PAGE) yield* next();
+      if (page.length >= PAGE) {
+        // This page is joined in the background while the previous one is handed on.
+        const previous = inflight;
+        start();
+        if (previous) {
+          const current = inflight;
+          inflight = previous;
+          for (const d of await drained()) yield d;
+          inflight = current;
+        }
+      }
     }
     yield* flush();
   }
