@@ -135,6 +135,8 @@ class CelText {
 }
 
 function toInt(n: number, field: string): bigint {
+  // Most cache and reasoning counts are 0: no BigInt to allocate for them.
+  if (n === 0) return 0n;
   if (!Number.isSafeInteger(n)) throw new RecordViewError(`usage.${field} is ${n}, not a whole number of tokens`);
   return BigInt(n);
 }

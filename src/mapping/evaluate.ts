@@ -140,7 +140,8 @@ function applyMapping(m: CompiledMapping, record: TraceRecord, view: object, est
         if (parts[i] === 0) continue;
         const p = perPayer[i]!;
         // A fresh object per event: events of one record never share their properties.
-        const props = event.properties.length > 0 ? { ...shared[i], ...properties(m, event.properties, p.ctx) } : { ...shared[i] };
+        const props = copyOf(shared[i]!);
+        if (event.properties.length > 0) properties(m, event.properties, p.ctx, props);
         events.push(billableEvent(m, metric, event.key, i, parts[i]!, p.customer, p.subscription, props, base));
       }
     }
@@ -267,12 +268,21 @@ function text(m: CompiledMapping, expr: CompiledExpr, ctx: CelContext): string |
   return s.trim() === "" ? undefined : s;
 }
 
-function properties(m: CompiledMapping, props: readonly CompiledProperty[], ctx: CelContext): Record<string, PropertyValue> {
-  const out: Record<string, PropertyValue> = {};
+function properties(m: CompiledMapping, props: readonly CompiledProperty[], ctx: CelContext, out: Record<string, PropertyValue> = {}): Record<string, PropertyValue> {
   for (const p of props) {
     const v = run(m, p.value, ctx);
     if (v !== ABSENT) out[p.name] = v;
   }
+  return out;
+}
+
+/**
+ * The same object as `{ ...props }`, built by assignment: V8 gives a spread copy a shape that
+ * makes adding the event's own properties afterwards ~10× slower (a tenth of mapping time).
+ */
+function copyOf(props: Record<string, PropertyValue>): Record<string, PropertyValue> {
+  const out: Record<string, PropertyValue> = {};
+  for (const k in props) if (Object.hasOwn(props, k)) out[k] = props[k]!;
   return out;
 }
 
