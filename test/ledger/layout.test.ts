@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { benchEvents, measureLedgerMemory } from "../../src/bench/ledger-memory.js";
 import { fingerprint } from "../../src/ledger/fingerprint.js";
 import { RedisLedger } from "../../src/ledger/redis-ledger.js";
 import { idempotencyKey, type BillableEvent } from "../../src/model/index.js";
-import { testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { testRedis, testRedisUrl, uniquePrefix } from "../support/redis.js";
 
 function ev(i: number, seed: string): BillableEvent {
   const recordId = `${seed}-${i}`;
@@ -63,13 +63,7 @@ describe("ledger fingerprints", () => {
 });
 
 describe("ledger layout", () => {
-  let redis: Redis;
-  beforeAll(() => {
-    redis = new Redis(testRedisUrl());
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
+  const redis = testRedis();
 
   it("counts each event once when many workers record overlapping batches while epochs open", async () => {
     const prefix = uniquePrefix("ledger");

@@ -1,9 +1,8 @@
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { fingerprint } from "../../src/ledger/fingerprint.js";
 import { RECENT_MINUTES, RedisLedger, daysBetween } from "../../src/ledger/redis-ledger.js";
 import type { BillableEvent } from "../../src/model/index.js";
-import { testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { testRedis, uniquePrefix } from "../support/redis.js";
 
 function ev(id: string, customer: string, value: number, timestamp: string, model = "gpt-4o"): BillableEvent {
   return {
@@ -15,13 +14,7 @@ function ev(id: string, customer: string, value: number, timestamp: string, mode
 }
 
 describe("RedisLedger", () => {
-  let redis: Redis;
-  beforeAll(() => {
-    redis = new Redis(testRedisUrl());
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
+  const redis = testRedis();
 
   it("records each key once, so replays and racing workers never double the aggregates", async () => {
     const ledger = new RedisLedger(redis, { prefix: uniquePrefix("ledger"), ttlSeconds: 3600 });

@@ -1,14 +1,13 @@
 import { mkdtemp, readFile, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/pull/clock.js";
 import { runPull } from "../../src/pull/pull.js";
 import type { PulledItem, PullSource, TimeWindow } from "../../src/pull/source.js";
 import { spoolSink, stamp } from "../../src/pull/spool.js";
 import { WatermarkStore } from "../../src/pull/watermark.js";
-import { testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { testRedis, uniquePrefix } from "../support/redis.js";
 import { HOUR, generations, llmRuns } from "./helpers.js";
 
 const W0 = Date.parse("2026-11-20T09:00:00Z");
@@ -29,13 +28,7 @@ function memorySource(opts: { failIn?: number } = {}): PullSource {
 }
 
 describe("spoolSink", () => {
-  let redis: Redis;
-  beforeAll(() => {
-    redis = new Redis(testRedisUrl());
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
+  const redis = testRedis();
 
   it("puts a window in place only once it is complete; a failed window leaves nothing and keeps the watermark", async () => {
     const dir = await mkdtemp(join(tmpdir(), "tracebill-spool-"));

@@ -1,16 +1,9 @@
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { SyncProgress } from "../../src/queue/progress.js";
-import { testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { testRedis, uniquePrefix } from "../support/redis.js";
 
 describe("SyncProgress.settle", () => {
-  let redis: Redis;
-  beforeAll(() => {
-    redis = new Redis(testRedisUrl());
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
+  const redis = testRedis();
 
   it("counts each occurrence (batch, index) once, whatever re-runs and statuses follow", async () => {
     const prefix = uniquePrefix("progress");

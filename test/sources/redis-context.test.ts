@@ -1,21 +1,14 @@
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ContextIndex } from "../../src/sources/context.js";
 import { RedisContextStore } from "../../src/sources/redis-context.js";
 import type { TraceContext } from "../../src/sources/source.js";
 import { traceRecord } from "../mapping/factory.js";
-import { testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { testRedis, uniquePrefix } from "../support/redis.js";
 
 const trace = (attributes: TraceContext["attributes"]): TraceContext => ({ traceId: "tr-big", attributes, tags: ["a"], userId: null, sessionId: null, name: "chat" });
 
 describe("RedisContextStore keeps trace attributes exactly as read", () => {
-  let redis: Redis;
-  beforeAll(() => {
-    redis = new Redis(testRedisUrl());
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
+  const redis = testRedis();
 
   it("a numeric tenant id of 16 digits (and a float) joins unchanged, like the in-memory join preview uses", async () => {
     const store = new RedisContextStore(redis, { prefix: uniquePrefix("ctx"), ttlSeconds: 60, parkSeconds: 60 });
