@@ -25,6 +25,11 @@ export interface Joined {
 export interface ContextStore {
   add(platform: Platform, facts: ContextFacts[]): Promise<void>;
   apply(records: TraceRecord[]): Promise<Joined[]>;
+  /**
+   * Every fact of the read is in (the first pass is over): a store that serves this read only
+   * may drop what no record can use any more.
+   */
+  factsComplete?(): void;
 }
 
 /** What the join needs to know about one record, fetched in a batch by the store. */
@@ -105,6 +110,16 @@ export class ContextIndex implements ContextStore {
 
   async apply(records: TraceRecord[]): Promise<Joined[]> {
     return records.map((r) => this.applyOne(r));
+  }
+
+  /**
+   * First attempts count only under a fallback chain; every parent of a model call has one, so
+   * once no chain can still turn up, the others go (a third of the index on chain-free traces).
+   */
+  factsComplete(): void {
+    for (const ix of this.byPlatform.values()) {
+      for (const parent of ix.firstAttempts.keys()) if (!ix.fallbackChains.has(parent)) ix.firstAttempts.delete(parent);
+    }
   }
 
   applyOne(record: TraceRecord): Joined {

@@ -102,6 +102,7 @@ export async function* readDetected(inputs: DetectedInput[], opts: ReadOptions =
       await add(facts);
       await adding;
     }
+    store.factsComplete?.();
   }
   for (const [inputIndex, input] of inputs.entries()) {
     const format: InputFormat = formats[input.kind];
