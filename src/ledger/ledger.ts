@@ -96,5 +96,9 @@ export interface Ledger {
 
 /** UTC day bucket (YYYY-MM-DD) of an ISO timestamp: the granularity of ledger aggregates. */
 export function dayOf(iso: string): string {
-  return new Date(iso).toISOString().slice(0, 10);
+  // Events carry canonical UTC timestamps: their first ten characters are the day, as long as the
+  // day is one every month has (Date rolls 02-30 over into March) and the hour is below 24.
+  return CERTAIN_DAY.test(iso) ? iso.slice(0, 10) : new Date(iso).toISOString().slice(0, 10);
 }
+
+const CERTAIN_DAY = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?Z$/;

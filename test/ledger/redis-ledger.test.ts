@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { fingerprint } from "../../src/ledger/fingerprint.js";
+import { dayOf } from "../../src/ledger/ledger.js";
 import { RECENT_MINUTES, RedisLedger, daysBetween } from "../../src/ledger/redis-ledger.js";
 import type { BillableEvent } from "../../src/model/index.js";
 import { testRedis, uniquePrefix } from "../support/redis.js";
@@ -141,6 +142,18 @@ describe("RedisLedger", () => {
     // The next recording drops it from the index and starts a new epoch.
     expect(await ledger.recordDelivered("lago", [ev("old", "acme", 1, "2026-11-20T00:00:00.000Z")])).toBe(1);
     expect((await ledger.epochs("lago")).map((e) => e.id)).not.toContain(epoch!.id);
+  });
+
+  it("files an event under its UTC day exactly as Date does, including days Date rolls over", () => {
+    const viaDate = (iso: string) => new Date(iso).toISOString().slice(0, 10);
+    const samples = ["2026-02-30T00:00:00Z", "2026-02-29T10:00:00.000Z", "2024-02-29T23:59:59.999Z", "2026-11-30T24:00:00Z", "2026-04-31T01:00:00Z", "2026-11-01T10:00:00+02:00", "2026-11-01T00:30:00.123456Z", "0001-01-01T00:00:00Z"];
+    // Every hour of three years (leap year included), at odd minutes and with and without milliseconds.
+    for (let t = Date.parse("2023-12-31T00:07:00Z"); t < Date.parse("2027-01-02T00:00:00Z"); t += 3_600_000 + 61_000) {
+      const iso = new Date(t).toISOString();
+      samples.push(iso, iso.replace(/\.\d{3}Z$/, "Z"));
+    }
+    for (const iso of samples) expect(dayOf(iso), iso).toBe(viaDate(iso));
+    expect(samples.length).toBeGreaterThan(50_000);
   });
 
   it("lists the UTC days of a window", () => {
