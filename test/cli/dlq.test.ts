@@ -1,14 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { Writable } from "node:stream";
 import { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { dlqList, dlqPurge, dlqRetry, dlqShow, type DlqDeps, type EnqueueRetry } from "../../src/cli/commands/dlq.js";
 import { loadConfig, type Config } from "../../src/config/env.js";
 import type { DeadLetter } from "../../src/ledger/ledger.js";
 import { RedisLedger } from "../../src/ledger/redis-ledger.js";
 import { UserError, idempotencyKey, type BillableEvent, type Destination } from "../../src/model/index.js";
 import { enqueueRetry, waitForSync } from "../../src/queue/enqueue.js";
-import { testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { testRedis, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { startStack, type Stack } from "../support/stack.js";
 
 function ev(n: number, customer: string, value = 10 + n): BillableEvent {
@@ -33,7 +33,7 @@ class Capture extends Writable {
 const NO_SUB = "customer initech has no active subscription";
 
 describe("tracebill dlq (command functions)", () => {
-  let redis: Redis;
+  const redis = testRedis();
   let config: Config;
   let ledger: RedisLedger;
   let out: Capture;
@@ -42,12 +42,6 @@ describe("tracebill dlq (command functions)", () => {
   let deps: DlqDeps;
   let events: BillableEvent[];
 
-  beforeAll(() => {
-    redis = new Redis(testRedisUrl());
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
 
   const setup = async (enqueueRetry?: EnqueueRetry) => {
     config = { ...loadConfig({ LOG_LEVEL: "silent" }), redisUrl: testRedisUrl(), queuePrefix: uniquePrefix("dlqcli") };

@@ -1,9 +1,9 @@
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { DeadLetter } from "../../src/ledger/ledger.js";
 import { RedisLedger } from "../../src/ledger/redis-ledger.js";
 import type { BillableEvent } from "../../src/model/index.js";
-import { testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { testRedis, testRedisUrl, uniquePrefix } from "../support/redis.js";
 
 function ev(id: string, customer: string, value = 1): BillableEvent {
   return {
@@ -30,15 +30,9 @@ function letters(): DeadLetter[] {
 }
 
 describe("RedisLedger dead letters", () => {
-  let redis: Redis;
+  const redis = testRedis();
   let ledger: RedisLedger;
   let prefix: string;
-  beforeAll(() => {
-    redis = new Redis(testRedisUrl());
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
   const fresh = async () => {
     prefix = uniquePrefix("dlq");
     ledger = new RedisLedger(redis, { prefix, ttlSeconds: 3600 });

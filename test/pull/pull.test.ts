@@ -1,5 +1,4 @@
-import { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { UserError } from "../../src/model/index.js";
 import { ManualClock } from "../../src/pull/clock.js";
 import { LangfuseClient } from "../../src/pull/langfuse-client.js";
@@ -8,7 +7,7 @@ import type { PulledItem } from "../../src/pull/source.js";
 import { langfusePullSource } from "../../src/pull/sources.js";
 import { startLangfuseStandin, type LangfuseStandin } from "../../src/pull/standin/index.js";
 import { LeaseLostError, WatermarkStore } from "../../src/pull/watermark.js";
-import { testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { testRedis, uniquePrefix } from "../support/redis.js";
 import { HOUR, MINUTE, collector, generations, tuning } from "./helpers.js";
 
 const W0 = Date.parse("2026-11-20T09:00:00Z");
@@ -17,14 +16,8 @@ const LAG = 15 * MINUTE;
 const SEED = generations(50, W0, 6 * MINUTE);
 
 describe("runPull: windows and the Redis watermark (real Redis, Langfuse stand-in over HTTP)", () => {
-  let redis: Redis;
+  const redis = testRedis();
   let standin: LangfuseStandin | undefined;
-  beforeAll(() => {
-    redis = new Redis(testRedisUrl());
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
   afterEach(async () => {
     await standin?.stop();
     standin = undefined;

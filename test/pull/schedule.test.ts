@@ -1,6 +1,5 @@
 import { Queue } from "bullmq";
-import { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { bullPrefix } from "../../src/queue/jobs.js";
 import { createLogger } from "../../src/runtime/logger.js";
 import { ManualClock } from "../../src/pull/clock.js";
@@ -10,7 +9,7 @@ import type { PullConfig } from "../../src/pull/settings.js";
 import type { PulledItem } from "../../src/pull/source.js";
 import { startLangfuseStandin, type LangfuseStandin } from "../../src/pull/standin/index.js";
 import { WatermarkStore } from "../../src/pull/watermark.js";
-import { testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { testRedis, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { HOUR, MINUTE, generations } from "./helpers.js";
 
 const W0 = Date.parse("2026-11-20T09:00:00Z");
@@ -26,16 +25,10 @@ async function until(check: () => Promise<boolean>, what: string, deadlineMs = 3
 }
 
 describe("startScheduledPull: a BullMQ job scheduler in the worker (real Redis)", () => {
-  let redis: Redis;
+  const redis = testRedis();
   let standin: LangfuseStandin | undefined;
   const running: ScheduledPull[] = [];
   const queues: Queue[] = [];
-  beforeAll(() => {
-    redis = new Redis(testRedisUrl());
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
   afterEach(async () => {
     await Promise.all(running.splice(0).map((r) => r.close()));
     await Promise.all(queues.splice(0).map((q) => q.close()));

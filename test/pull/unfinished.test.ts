@@ -1,12 +1,11 @@
-import { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/pull/clock.js";
 import { LangSmithClient } from "../../src/pull/langsmith-client.js";
 import { runPull, type PullOptions } from "../../src/pull/pull.js";
 import { langSmithPullSource } from "../../src/pull/sources.js";
 import { startLangSmithStandin, type LangSmithStandin } from "../../src/pull/standin/index.js";
 import { WatermarkStore } from "../../src/pull/watermark.js";
-import { testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { testRedis, uniquePrefix } from "../support/redis.js";
 import { HOUR, MINUTE, collector, llmRuns, tuning } from "./helpers.js";
 
 type Json = Record<string, unknown>;
@@ -14,14 +13,8 @@ const W0 = Date.parse("2026-11-20T09:00:00Z");
 const LAG = 15 * MINUTE;
 
 describe("pull: LangSmith runs still pending when their window is read are read again until they finish", () => {
-  let redis: Redis;
+  const redis = testRedis();
   let standin: LangSmithStandin | undefined;
-  beforeAll(() => {
-    redis = new Redis(testRedisUrl());
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
   afterEach(async () => {
     await standin?.stop();
     standin = undefined;

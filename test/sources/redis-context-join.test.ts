@@ -1,15 +1,14 @@
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join as joinPath } from "node:path";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { generateBenchExports } from "../../src/bench/generate.js";
 import type { TraceRecord } from "../../src/model/index.js";
 import { ContextIndex, type ContextStore } from "../../src/sources/context.js";
 import { RedisContextStore } from "../../src/sources/redis-context.js";
 import { readInputs } from "../../src/sources/registry.js";
 import type { SourceItem } from "../../src/sources/source.js";
-import { testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { testRedis, uniquePrefix } from "../support/redis.js";
 import { LF_OBSERVATIONS, LF_TRACES, LS_RUNS, LS_RUNS_V2, repoPath } from "./helpers.js";
 
 // The worker joins through Redis (one script call per page on a server, per key on a cluster),
@@ -48,15 +47,11 @@ async function trickyExport(): Promise<string> {
 }
 
 describe("the Redis join equals the in-memory join", () => {
-  let redis: Redis;
+  const redis = testRedis();
   let generated: string[];
   beforeAll(async () => {
-    redis = new Redis(testRedisUrl());
     const dir = await mkdtemp(joinPath(tmpdir(), "tb-join-gen-"));
     generated = (await generateBenchExports(dir, 3_000, { seed: 5 })).files;
-  });
-  afterAll(async () => {
-    await redis.quit();
   });
 
   const cases: [string, () => Promise<string[]>][] = [
