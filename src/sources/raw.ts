@@ -5,6 +5,9 @@
  */
 export type Json = Record<string, unknown>;
 
+/** Read-only stand-in for an absent object: nothing reads into it or hands it on. */
+export const NO_FIELDS: Json = Object.freeze({});
+
 /** Token counts above this are not real usage (largest context windows are ~1e7). */
 export const MAX_TOKENS = 1e9;
 

@@ -86,6 +86,9 @@ export interface ContextFacts {
   node?: TraceRecord;
 }
 
+/** What a record that adds nothing to the context index contributes (shared, read-only). */
+export const NO_FACTS: ContextFacts = Object.freeze({});
+
 /**
  * One kind of input (e.g. LangSmith runs), registered by kind in registry.ts. The platform
  * folders implement it; the join itself is generic (context.ts).

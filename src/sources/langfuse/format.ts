@@ -1,9 +1,7 @@
 import type { TraceRecord } from "../../model/index.js";
-import type { ContextFacts, InputFormat } from "../source.js";
+import { NO_FACTS, type InputFormat } from "../source.js";
 import { addsNoContext, fromLangfuseObservation, hasCacheHitTag, OBSERVATION_TYPES } from "./from-observation.js";
 import { fromLangfuseTrace } from "./from-trace.js";
-
-const NO_FACTS: ContextFacts = Object.freeze({});
 
 /** Observations as the public API returns them (v1 or v2 items), dumped as a JSON array or JSONL. */
 export const langfuseObservations: InputFormat = {

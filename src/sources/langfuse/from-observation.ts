@@ -2,7 +2,7 @@ import type { TraceRecord, Usage } from "../../model/index.js";
 import { featureOf, flatScalars } from "../attributes.js";
 import { FALLBACK_CHAIN_NAMES } from "../context.js";
 import {
-  at, expectObject, firstString, isObject, optDecimal, optEnum, optString, requiredId, stringArray, type Json,
+  at, expectObject, firstString, isObject, NO_FIELDS, optDecimal, optEnum, optString, requiredId, stringArray, type Json,
 } from "../raw.js";
 import { callText, structuredMetadata } from "../text.js";
 import { toIsoUtc } from "../timestamps.js";
@@ -33,7 +33,7 @@ export function fromLangfuseObservation(raw: unknown): TraceRecord {
   if (type === null) throw new Error("missing type");
   const level = optEnum(obs["level"], LEVELS, "level") ?? "DEFAULT";
   const isModelCall = MODEL_CALL_TYPES.has(type);
-  const metadata: Json = isObject(obs["metadata"]) ? obs["metadata"] : NO_METADATA;
+  const metadata: Json = isObject(obs["metadata"]) ? obs["metadata"] : NO_FIELDS;
   const attributes = flatScalars(metadata, isNoise);
   // v1 calls it `model`, v2 `providedModelName` (the Fern v2 type says `model`): accept both.
   const model = firstString(obs["model"], obs["providedModelName"]);
@@ -92,9 +92,6 @@ export function fromLangfuseObservation(raw: unknown): TraceRecord {
 function isStructuredNoise(key: string): boolean {
   return isNoise(key) || key.startsWith("litellm_") || key === "hidden_params";
 }
-
-/** Read-only stand-in for absent metadata: never written to or handed on. */
-const NO_METADATA: Json = Object.freeze({});
 
 /**
  * True only when the observation can add nothing to a context store, decided from two fields

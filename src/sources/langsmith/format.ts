@@ -1,8 +1,6 @@
 import { traceContextOf } from "../context.js";
-import type { ContextFacts, InputFormat } from "../source.js";
+import { NO_FACTS, type InputFormat } from "../source.js";
 import { addsNoContext, fromLangSmithRun, isRootRun } from "./from-run.js";
-
-const NO_FACTS: ContextFacts = Object.freeze({});
 
 /** Runs as `listRuns` / `runs.query` return them, dumped as a JSON array or JSONL. */
 export const langSmithRuns: InputFormat = {

@@ -2,7 +2,7 @@ import type { RecordStatus, TraceRecord, Usage } from "../../model/index.js";
 import { featureOf, flatScalars } from "../attributes.js";
 import { FALLBACK_CHAIN_NAMES, traceContextOf } from "../context.js";
 import {
-  at, expectObject, firstString, isObject, objectAt, optDecimal, optEnum, optString, requiredId, stringArray, stringOrNull, type Json,
+  at, expectObject, firstString, isObject, NO_FIELDS, objectAt, optDecimal, optEnum, optString, requiredId, stringArray, stringOrNull, type Json,
 } from "../raw.js";
 import type { TraceContext } from "../source.js";
 import { callText, structuredMetadata } from "../text.js";
@@ -99,8 +99,7 @@ export function fromLangSmithRun(raw: unknown): TraceRecord {
   return record;
 }
 
-/** Read-only stand-ins for absent objects: nothing here is ever written to or handed on. */
-const NO_FIELDS: Json = Object.freeze({});
+/** Read-only: never written to or handed on. */
 const NO_MODEL = Object.freeze({ requested: null, executed: null });
 
 /** v2 returns metadata as its own selectable field; v1 nests it in extra. Extra's keys win. */
