@@ -1,4 +1,4 @@
-import type { BillableEvent, Destination, UsageTotal } from "../model/index.js";
+import { isCanonicalUtc, type BillableEvent, type Destination, type UsageTotal } from "../model/index.js";
 
 /** One dead-lettered event with the destination's reason. */
 export interface DeadLetter {
@@ -96,9 +96,6 @@ export interface Ledger {
 
 /** UTC day bucket (YYYY-MM-DD) of an ISO timestamp: the granularity of ledger aggregates. */
 export function dayOf(iso: string): string {
-  // Events carry canonical UTC timestamps: their first ten characters are the day, as long as the
-  // day is one every month has (Date rolls 02-30 over into March) and the hour is below 24.
-  return CERTAIN_DAY.test(iso) ? iso.slice(0, 10) : new Date(iso).toISOString().slice(0, 10);
+  // Events carry canonical UTC timestamps (toIsoUtc's): their first ten characters are the day.
+  return isCanonicalUtc(iso) ? iso.slice(0, 10) : new Date(iso).toISOString().slice(0, 10);
 }
-
-const CERTAIN_DAY = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?Z$/;

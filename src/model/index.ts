@@ -5,3 +5,4 @@ export * from "./errors.js";
 export * from "./totals.js";
 export * from "./idempotency.js";
 export * from "./exclusions.js";
+export * from "./timestamp.js";
