@@ -1,8 +1,8 @@
 import { evaluateRecord, type MappingSet } from "../mapping/index.js";
 import type { BillableEvent, Quarantined, Skip, TraceRecord } from "../model/index.js";
 import type { ContextStore } from "../sources/context.js";
-import type { DetectedInput, DetectOverride } from "../sources/source.js";
-import { detectInput, readDetected, type ResumePoint } from "../sources/registry.js";
+import type { DetectOverride } from "../sources/source.js";
+import { detectInputs, readDetected, type ResumePoint } from "../sources/registry.js";
 
 /** A store that can hold records back until their trace context arrives (the worker's Redis store). */
 export interface ParkingStore extends ContextStore {
@@ -96,10 +96,8 @@ export async function* mapInputs(inputs: string[], mappings: MappingSet, opts: M
     }
   };
 
-  // What readInputs does, without its generator in between: each record would pay an extra await.
-  const detected: DetectedInput[] = [];
-  for (const path of inputs) detected.push(await detectInput(path, opts.override));
-  for await (const item of readDetected(detected, { store: opts.store, resume: opts.resume, override: opts.override })) {
+  // readInputs' two steps, without its generator in between: each record would pay an extra await.
+  for await (const item of readDetected(await detectInputs(inputs, opts.override), { store: opts.store, resume: opts.resume, override: opts.override })) {
     const at = { input: item.inputIndex, item: item.itemIndex + 1 };
     if (item.kind === "note") {
       yield { kind: "note", input: item.input, note: item.note, at };

@@ -32,9 +32,14 @@ export async function detectInput(path: string, override?: DetectOverride): Prom
  * then streams normalized records joined to their trace context.
  */
 export async function* readInputs(paths: string[], opts: ReadOptions = {}): AsyncGenerator<SourceItem> {
+  yield* readDetected(await detectInputs(paths, opts.override), opts);
+}
+
+/** Every input detected, in order; a UserError naming the first that is unrecognisable. */
+export async function detectInputs(paths: string[], override?: DetectOverride): Promise<DetectedInput[]> {
   const inputs: DetectedInput[] = [];
-  for (const path of paths) inputs.push(await detectInput(path, opts.override));
-  yield* readDetected(inputs, opts);
+  for (const path of paths) inputs.push(await detectInput(path, override));
+  return inputs;
 }
 
 /** Where a resumed read starts: records before it were already handed on (checkpointed). */
