@@ -195,6 +195,7 @@ export class RedisContextStore implements ContextStore {
     // One lookup per trace and per parent of a model call in the page: a trace's records share them.
     const traceAt = new Map<string, number>();
     const parentAt = new Map<string, number>();
+    const parents: [Platform, string][] = [];
     const slots: [number, number | undefined][] = [];
     for (const r of records) {
       const tk = this.k("t", r.platform, r.traceId);
@@ -204,11 +205,13 @@ export class RedisContextStore implements ContextStore {
       if (r.isModelCall && r.parentId !== null) {
         const pk = `${r.platform}\u0000${r.parentId}`;
         pi = parentAt.get(pk);
-        if (pi === undefined) parentAt.set(pk, (pi = parentAt.size));
+        if (pi === undefined) {
+          parentAt.set(pk, (pi = parents.length));
+          parents.push([r.platform, r.parentId]);
+        }
       }
       slots.push([ti, pi]);
     }
-    const parents = [...parentAt.keys()].map((pk) => pk.split("\u0000") as [Platform, string]);
     const { contexts, firstAttempts } = this.paged ? await this.lookupPage([...traceAt.keys()], parents) : await this.lookupPerKey([...traceAt.keys()], parents);
     const parsed = new Map<number, TraceContext | undefined>();
     return records.map((r, k) => {
