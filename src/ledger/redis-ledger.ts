@@ -91,18 +91,19 @@ end
 return out
 `;
 
-/**
- * Records each key unless any live epoch (or a legacy key) holds it and, only when it is new,
- * adds its value to its usage day's aggregate — atomically, so racing workers count it once.
- * KEYS: [epochs, cur, seq, nolegacy]
- * ARGV: [ttl, window, fill, fbase, lbase, n, (fp, route, key, aggKey, field, value)...]
- */
 /** Event keys per Lua call: bounds how long one call holds Redis. */
 const CHUNK = 1000;
 
 /** How far back `recentTotals` can look: per-minute aggregates are kept this long. */
 export const RECENT_MINUTES = 120;
 
+/**
+ * Records each key unless any live epoch (or a legacy key) holds it and, only when it is new,
+ * adds its value to its usage day's aggregate and to the minute's recent totals — atomically,
+ * so racing workers count it once.
+ * KEYS: [epochs, cur, seq, nolegacy, recent prefix]
+ * ARGV: [ttl, window, fill, fbase, lbase, n, (fp, route, key, aggKey, field, value)...]
+ */
 const RECORD_LUA = `${LUA_COMMON}
 local RECENT_TTL = ${RECENT_MINUTES * 60 + 60}
 local now = tonumber(redis.call('TIME')[1])
